@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chihaya/chihaya/bittorrent"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
@@ -40,14 +41,15 @@ type Cache struct {
 
 	mu    sync.Mutex // serialises writers (reload vs. single updates)
 	ready atomic.Bool
+	sub   *redis.PubSub
 }
 
 // CacheConfig holds the cache's timing.
 type CacheConfig struct {
 	// ReloadInterval is how often the whole registry is re-read from Redis.
-	ReloadInterval time.Duration
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// FlushInterval is how often completion counts go to Redis.
-	FlushInterval time.Duration
+	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
 // Validate checks the config and fills defaults.
@@ -99,6 +101,15 @@ func (c *Cache) CountCompleted(ih bittorrent.InfoHash) {
 	if e, ok := c.Torrent(ih); ok {
 		e.pending.Add(1)
 	}
+}
+
+// Completed returns the completed-download count of a registered torrent.
+func (c *Cache) Completed(ih bittorrent.InfoHash) (int64, bool) {
+	e, ok := c.Torrent(ih)
+	if !ok {
+		return 0, false
+	}
+	return e.Completed(), true
 }
 
 // Ready reports whether the cache has been loaded at least once.
@@ -170,12 +181,18 @@ func (c *Cache) removeUserLocked(id string) {
 	}
 }
 
-// putTorrentLocked keeps an existing entry so pending counts are not lost.
+// putTorrentLocked stores t; an existing entry with the same metadata is
+// kept, and a replaced one hands its counts to the new entry.
 func (c *Cache) putTorrentLocked(t Torrent) *Entry {
-	if v, ok := c.torrents.Load(t.InfoHash); ok {
-		return v.(*Entry)
+	old, ok := c.torrents.Load(t.InfoHash)
+	if ok && old.(*Entry).Torrent == t {
+		return old.(*Entry)
 	}
 	e := &Entry{Torrent: t}
+	if ok {
+		e.stored.Store(old.(*Entry).stored.Load())
+		e.pending.Add(old.(*Entry).pending.Swap(0))
+	}
 	c.torrents.Store(t.InfoHash, e)
 	return e
 }
@@ -245,26 +262,37 @@ func (c *Cache) FlushCompleted(ctx context.Context) error {
 	return nil
 }
 
-// Run loads the cache, then follows changes until ctx ends. It returns the
-// first load's error; later errors are logged and retried.
-func (c *Cache) Run(ctx context.Context) error {
+// Open subscribes to changes, then loads everything. Subscribing first means
+// no change can fall between the load and the subscription.
+func (c *Cache) Open(ctx context.Context) error {
 	sub := c.store.rdb.Subscribe(ctx, Channel)
-	defer sub.Close()
-	// Subscribe before the first load so no change falls between the two.
 	if _, err := sub.Receive(ctx); err != nil {
-		return fmt.Errorf("subscribe %s: %w", Channel, err)
+		_ = sub.Close()
+		return fmt.Errorf("registry: subscribe %s: %w", Channel, err)
 	}
 	if err := c.Reload(ctx); err != nil {
-		return fmt.Errorf("load registry: %w", err)
+		_ = sub.Close()
+		return fmt.Errorf("registry: load: %w", err)
 	}
+	c.sub = sub
 	users, torrents := c.Counts()
 	c.log.Info("registry loaded", zap.Int("users", users), zap.Int("torrents", torrents))
+	return nil
+}
 
+// Follow applies published changes, reloads periodically and flushes
+// completion counts until ctx ends. Errors are logged and healed by the next
+// reload; it returns nil at the end.
+func (c *Cache) Follow(ctx context.Context) error {
+	if c.sub == nil {
+		return errors.New("registry: Follow before Open")
+	}
+	defer c.sub.Close()
+	msgs := c.sub.Channel()
 	reload := time.NewTicker(c.reloadEvery)
 	defer reload.Stop()
 	flush := time.NewTicker(c.flushEvery)
 	defer flush.Stop()
-	msgs := sub.Channel()
 	for {
 		select {
 		case <-ctx.Done():

@@ -167,24 +167,35 @@ func userFromHash(id string, m map[string]string) (User, error) {
 }
 
 // RotatePasskey gives the user a new passkey; the old one stops working on
-// every instance as soon as the change is published.
+// every instance as soon as the change is published. The user record is
+// watched, so two concurrent rotations cannot both win.
 func (s *Store) RotatePasskey(ctx context.Context, id string) (User, error) {
-	u, err := s.User(ctx, id)
+	var u User
+	var pk string
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		m, err := tx.HGetAll(ctx, keyUser(id)).Result()
+		if err != nil {
+			return err
+		}
+		if u, err = userFromHash(id, m); err != nil {
+			return err
+		}
+		if pk, err = s.claimPasskey(ctx, id); err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, keyUser(id), "passkey", pk)
+			p.Del(ctx, keyPasskey(u.Passkey))
+			p.Publish(ctx, Channel, "u:"+id)
+			return nil
+		})
+		if err != nil {
+			s.rdb.Del(ctx, keyPasskey(pk)) // release the unused reservation
+		}
+		return err
+	}, keyUser(id))
 	if err != nil {
-		return User{}, err
-	}
-	pk, err := s.claimPasskey(ctx, id)
-	if err != nil {
-		return User{}, err
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, keyUser(id), "passkey", pk)
-		p.Del(ctx, keyPasskey(u.Passkey))
-		p.Publish(ctx, Channel, "u:"+id)
-		return nil
-	})
-	if err != nil {
-		return User{}, fmt.Errorf("rotate passkey: %w", err)
+		return User{}, fmt.Errorf("rotate passkey of %s: %w", id, err)
 	}
 	u.Passkey = pk
 	return u, nil
@@ -213,24 +224,36 @@ func (s *Store) SetBanned(ctx context.Context, id string, banned bool) (User, er
 }
 
 // PutTorrent registers a torrent. Registering an info_hash twice is ErrExists.
+// The check and the write are one optimistic transaction (WATCH), so a crash
+// or a concurrent registration never leaves half a torrent behind.
 func (s *Store) PutTorrent(ctx context.Context, t Torrent) (Torrent, error) {
 	if t.Size <= 0 {
 		return Torrent{}, fmt.Errorf("torrent size %d: %w", t.Size, ErrInvalid)
 	}
 	t.CreatedAt = s.now().Unix()
-	added, err := s.rdb.SAdd(ctx, keyTorrents, t.InfoHash.String()).Result()
-	if err != nil {
-		return Torrent{}, fmt.Errorf("put torrent: %w", err)
-	}
-	if added == 0 {
-		return Torrent{}, fmt.Errorf("torrent %s: %w", t.InfoHash, ErrExists)
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, keyTorrent(t.InfoHash), "name", t.Name, "size", t.Size, "created", t.CreatedAt)
-		p.Publish(ctx, Channel, "t:"+t.InfoHash.String())
-		return nil
-	})
-	if err != nil {
+	key := keyTorrent(t.InfoHash)
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		n, err := tx.Exists(ctx, key).Result()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("torrent %s: %w", t.InfoHash, ErrExists)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, key, "name", t.Name, "size", t.Size, "created", t.CreatedAt)
+			p.SAdd(ctx, keyTorrents, t.InfoHash.String())
+			p.Publish(ctx, Channel, "t:"+t.InfoHash.String())
+			return nil
+		})
+		return err
+	}, key)
+	switch {
+	case errors.Is(err, ErrExists):
+		return Torrent{}, err
+	case errors.Is(err, redis.TxFailedErr):
+		return Torrent{}, fmt.Errorf("torrent %s registered concurrently: %w", t.InfoHash, ErrExists)
+	case err != nil:
 		return Torrent{}, fmt.Errorf("put torrent: %w", err)
 	}
 	return t, nil

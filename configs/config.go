@@ -1,0 +1,243 @@
+// Package configs holds seedpay's configuration: the schema with defaults and
+// validation, and the embedded dev default (dev.yaml). Every key is
+// documented in dev.yaml and production.yaml.
+package configs
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/seedpay/seedpay/middleware/auth"
+	"github.com/seedpay/seedpay/middleware/registry"
+	"github.com/seedpay/seedpay/tracker"
+)
+
+//go:embed dev.yaml
+var devYAML []byte
+
+// DevYAML returns the embedded dev configuration.
+func DevYAML() []byte { return devYAML }
+
+// Config is the whole configuration file.
+type Config struct {
+	Log       LogConfig            `yaml:"log"`
+	Redis     RedisConfig          `yaml:"redis"`
+	Tracker   tracker.Config       `yaml:"tracker"`
+	Access    auth.Config          `yaml:"access"`
+	PeerStore PeerStoreConfig      `yaml:"peer_store"`
+	Registry  registry.CacheConfig `yaml:"registry"`
+	API       APIConfig            `yaml:"api"`
+}
+
+// LogConfig selects zap's output.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // console, json
+}
+
+// RedisConfig says where the ledger, users and torrents live.
+type RedisConfig struct {
+	// Embedded runs an in-process Redis-protocol server (miniredis): dev only,
+	// nothing persists.
+	Embedded bool   `yaml:"embedded"`
+	Addr     string `yaml:"addr"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+}
+
+// PeerStoreConfig tunes the in-memory peer store.
+type PeerStoreConfig struct {
+	PeerLifetime time.Duration `yaml:"peer_lifetime"`
+	GCInterval   time.Duration `yaml:"gc_interval"`
+	ShardCount   int           `yaml:"shard_count"`
+}
+
+// APIConfig is the admin/metrics HTTP server.
+type APIConfig struct {
+	Addr       string `yaml:"addr"`
+	AdminToken string `yaml:"admin_token"`
+}
+
+// Default returns the value of every key not set in a file.
+func Default() Config {
+	return Config{
+		Log:       LogConfig{Level: "info", Format: "json"},
+		Redis:     RedisConfig{Addr: "127.0.0.1:6379"},
+		Tracker:   tracker.DefaultConfig(),
+		Access:    auth.Config{Private: true},
+		PeerStore: PeerStoreConfig{PeerLifetime: 31 * time.Minute, GCInterval: 3 * time.Minute, ShardCount: 1024},
+		Registry:  registry.CacheConfig{ReloadInterval: time.Minute, FlushInterval: 5 * time.Second},
+		API:       APIConfig{Addr: ":6970"},
+	}
+}
+
+// Env variables that override the file; secrets belong here, not in files.
+const (
+	EnvAdminToken    = "SEEDPAY_ADMIN_TOKEN"
+	EnvRedisAddr     = "SEEDPAY_REDIS_ADDR"
+	EnvRedisPassword = "SEEDPAY_REDIS_PASSWORD"
+	EnvUDPKey        = "SEEDPAY_UDP_CONNECTION_KEY"
+	EnvLogLevel      = "SEEDPAY_LOG_LEVEL"
+)
+
+// Load reads the file at path, or the embedded dev default when path is "",
+// applies environment overrides and validates the result.
+func Load(path string) (Config, error) {
+	data := devYAML
+	name := "embedded dev.yaml"
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		name = path
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	cfg.applyEnv(os.LookupEnv)
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML over the defaults. Unknown keys and values of the wrong
+// type are errors that name the key.
+func Parse(data []byte) (Config, error) {
+	cfg := Default()
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Config{}, err
+	}
+	if len(root.Content) == 0 {
+		return cfg, nil
+	}
+	if err := decodeStrict(root.Content[0], reflect.ValueOf(&cfg).Elem(), ""); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// decodeStrict walks mappings into structs by yaml tag so an error can say
+// "tracker.announce_interval" rather than only a line number.
+func decodeStrict(n *yaml.Node, v reflect.Value, path string) error {
+	if v.Kind() != reflect.Struct || v.Type() == reflect.TypeOf(time.Duration(0)) {
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				return fmt.Errorf("%s (line %d): wrong type: %s", path, n.Line, strings.Join(te.Errors, "; "))
+			}
+			return fmt.Errorf("%s (line %d): %w", path, n.Line, err)
+		}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s (line %d): must be a mapping of keys", orRoot(path), n.Line)
+	}
+	fields := map[string]reflect.Value{}
+	for i := 0; i < v.NumField(); i++ {
+		tag := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			fields[tag] = v.Field(i)
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i].Value
+		fv, ok := fields[key]
+		if !ok {
+			return fmt.Errorf("%s (line %d): unknown key", join(path, key), n.Content[i].Line)
+		}
+		if err := decodeStrict(n.Content[i+1], fv, join(path, key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+func (c *Config) applyEnv(lookup func(string) (string, bool)) {
+	set := func(name string, dst *string) {
+		if v, ok := lookup(name); ok && v != "" {
+			*dst = v
+		}
+	}
+	set(EnvAdminToken, &c.API.AdminToken)
+	set(EnvRedisAddr, &c.Redis.Addr)
+	set(EnvRedisPassword, &c.Redis.Password)
+	set(EnvUDPKey, &c.Tracker.UDPConnectionKey)
+	set(EnvLogLevel, &c.Log.Level)
+}
+
+// Validate returns every bad key at once, each named.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		bad("log.format", "%q: want console or json", c.Log.Format)
+	}
+	if !c.Redis.Embedded && c.Redis.Addr == "" {
+		bad("redis.addr", "empty: set it (or %s), or use redis.embedded for dev", EnvRedisAddr)
+	}
+	if c.Redis.DB < 0 || c.Redis.DB > 15 {
+		bad("redis.db", "%d: must be 0..15", c.Redis.DB)
+	}
+	if err := c.Tracker.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Access.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("access.%w", err))
+	}
+	if c.PeerStore.PeerLifetime < c.Tracker.AnnounceInterval {
+		bad("peer_store.peer_lifetime", "%s: must be at least tracker.announce_interval (%s), or peers vanish between announces", c.PeerStore.PeerLifetime, c.Tracker.AnnounceInterval)
+	}
+	if c.PeerStore.GCInterval < time.Second {
+		bad("peer_store.gc_interval", "%s: must be at least 1s", c.PeerStore.GCInterval)
+	}
+	if c.PeerStore.ShardCount < 1 || c.PeerStore.ShardCount > 1<<16 {
+		bad("peer_store.shard_count", "%d: must be 1..65536", c.PeerStore.ShardCount)
+	}
+	if _, err := c.Registry.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("registry.%w", err))
+	}
+	if c.API.Addr == "" {
+		bad("api.addr", "empty: the admin API and /metrics need an address")
+	}
+	switch {
+	case c.API.AdminToken == "":
+		bad("api.admin_token", "empty: set %s", EnvAdminToken)
+	case !c.Redis.Embedded && len(c.API.AdminToken) < 24:
+		bad("api.admin_token", "too short for production (%d characters, need 24+): set %s to a long random value", len(c.API.AdminToken), EnvAdminToken)
+	}
+	return errors.Join(errs...)
+}

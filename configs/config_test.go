@@ -1,0 +1,128 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEmbeddedDevDefault(t *testing.T) {
+	t.Setenv(EnvAdminToken, "")
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Redis.Embedded || cfg.API.AdminToken != "dev-admin-token" || cfg.Tracker.HTTPAddr != ":6969" ||
+		cfg.Tracker.UDPAddr != ":6969" || cfg.API.Addr != ":6970" || !cfg.Access.Private || cfg.Log.Format != "console" {
+		t.Fatalf("dev default %+v", cfg)
+	}
+}
+
+func TestProductionNeedsSecretsFromEnv(t *testing.T) {
+	t.Setenv(EnvAdminToken, "")
+	if _, err := Load("production.yaml"); err == nil || !strings.Contains(err.Error(), "api.admin_token") {
+		t.Fatalf("production without a token: %v", err)
+	}
+	t.Setenv(EnvAdminToken, "short")
+	if _, err := Load("production.yaml"); err == nil || !strings.Contains(err.Error(), "api.admin_token: too short") {
+		t.Fatalf("production with a short token: %v", err)
+	}
+	t.Setenv(EnvAdminToken, strings.Repeat("s", 32))
+	t.Setenv(EnvRedisAddr, "10.1.2.3:6380")
+	cfg, err := Load("production.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Redis.Embedded || cfg.Redis.Addr != "10.1.2.3:6380" || cfg.Log.Format != "json" || cfg.API.AdminToken != strings.Repeat("s", 32) {
+		t.Fatalf("production %+v", cfg)
+	}
+}
+
+func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
+	// Every key the schema has appears in dev.yaml and production.yaml, so
+	// the files are the reference.
+	for _, file := range []string{"dev.yaml", "production.yaml"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"level", "format", "embedded", "addr", "password", "db", "http_addr", "udp_addr",
+			"announce_interval", "min_announce_interval", "default_numwant", "max_numwant", "max_scrape_infohashes",
+			"real_ip_header", "udp_connection_key", "udp_max_clock_skew", "udp_workers", "http_read_timeout",
+			"http_write_timeout", "http_idle_timeout", "shutdown_timeout", "private", "client_whitelist",
+			"peer_lifetime", "gc_interval", "shard_count", "reload_interval", "flush_interval", "admin_token"} {
+			if !strings.Contains(string(data), "  "+key+":") {
+				t.Errorf("%s does not document %s", file, key)
+			}
+		}
+	}
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top key", "trakcer:\n  http_addr: x\n", "trakcer (line 1): unknown key"},
+		{"unknown nested key", "tracker:\n  http_adr: ':1'\n", "tracker.http_adr (line 2): unknown key"},
+		{"wrong type", "tracker:\n  max_numwant: lots\n", "tracker.max_numwant (line 2): wrong type"},
+		{"bad duration", "tracker:\n  announce_interval: soon\n", "tracker.announce_interval (line 2)"},
+		{"not a mapping", "tracker: 5\n", "tracker (line 1): must be a mapping"},
+		{"bad log level", "log:\n  level: loud\n", "log.level"},
+		{"bad log format", "log:\n  format: xml\n", "log.format"},
+		{"min interval above interval", "tracker:\n  announce_interval: 1m\n  min_announce_interval: 2m\n", "tracker.min_announce_interval"},
+		{"numwant zero", "tracker:\n  max_numwant: 0\n", "tracker.max_numwant"},
+		{"default above max", "tracker:\n  max_numwant: 10\n  default_numwant: 20\n", "tracker.default_numwant"},
+		{"bad address", "tracker:\n  http_addr: nonsense\n", "tracker.http_addr"},
+		{"nothing to serve", "tracker:\n  http_addr: ''\n  udp_addr: ''\n", "tracker.http_addr"},
+		{"peer lifetime below interval", "peer_store:\n  peer_lifetime: 1m\n", "peer_store.peer_lifetime"},
+		{"shards", "peer_store:\n  shard_count: 0\n", "peer_store.shard_count"},
+		{"whitelist entry", "access:\n  client_whitelist: ['']\n", "access.client_whitelist[0]"},
+		{"registry reload", "registry:\n  reload_interval: 1ms\n", "registry.reload_interval"},
+		{"redis db", "redis:\n  db: 99\n", "redis.db"},
+		{"api addr", "api:\n  addr: ''\n", "api.addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvAdminToken, strings.Repeat("x", 30))
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			body := tt.yaml
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseKeepsDefaultsForUnsetKeys(t *testing.T) {
+	cfg, err := Parse([]byte("tracker:\n  announce_interval: 45m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tracker.AnnounceInterval != 45*time.Minute || cfg.Tracker.MinAnnounceInterval != 15*time.Minute || cfg.PeerStore.ShardCount != 1024 {
+		t.Fatalf("%+v", cfg.Tracker)
+	}
+	if _, err := Parse(nil); err != nil {
+		t.Fatalf("empty file: %v", err)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	cfg := Default()
+	env := map[string]string{EnvAdminToken: "t", EnvRedisAddr: "r:1", EnvRedisPassword: "p", EnvUDPKey: "k", EnvLogLevel: "warn"}
+	cfg.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if cfg.API.AdminToken != "t" || cfg.Redis.Addr != "r:1" || cfg.Redis.Password != "p" || cfg.Tracker.UDPConnectionKey != "k" || cfg.Log.Level != "warn" {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("missing file: %v", err)
+	}
+}

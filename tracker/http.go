@@ -1,0 +1,166 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/chihaya/chihaya/bittorrent"
+	"github.com/chihaya/chihaya/frontend"
+	httpfront "github.com/chihaya/chihaya/frontend/http"
+	"go.uber.org/zap"
+)
+
+// errMissingPasskey answers an announce to a URL without a passkey.
+var errMissingPasskey = bittorrent.ClientError("missing passkey: use your personal announce URL, /announce/<passkey>")
+
+// httpFrontend serves BEP 3 announces and BEP 48 scrapes. It reuses chihaya's
+// request parsing and writes its own responses (sorted keys, no os.Exit on
+// failure, post hooks run after the response is flushed, no goroutine per
+// request).
+type httpFrontend struct {
+	logic   frontend.TrackerLogic
+	opts    httpfront.ParseOptions
+	metrics *Metrics
+	log     *zap.Logger
+	bufs    sync.Pool
+	srv     *http.Server
+}
+
+func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) *httpFrontend {
+	f := &httpFrontend{
+		logic: logic,
+		opts: httpfront.ParseOptions{
+			RealIPHeader:        cfg.RealIPHeader,
+			MaxNumWant:          cfg.MaxNumWant,
+			DefaultNumWant:      cfg.DefaultNumWant,
+			MaxScrapeInfoHashes: cfg.MaxScrapeInfoHashes,
+		},
+		metrics: m,
+		log:     log,
+		bufs:    sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /announce/{passkey}", f.announce)
+	mux.HandleFunc("GET /scrape/{passkey}", f.scrape)
+	mux.HandleFunc("GET /announce", f.announce)
+	mux.HandleFunc("GET /scrape", f.scrape)
+	f.srv = &http.Server{
+		Handler:           mux,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		ReadHeaderTimeout: cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	return f
+}
+
+// withPasskey puts the path's passkey where chihaya hooks read route params.
+func withPasskey(ctx context.Context, passkey string) context.Context {
+	if passkey == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, bittorrent.RouteParamsKey, bittorrent.RouteParams{{Key: "passkey", Value: passkey}})
+}
+
+func (f *httpFrontend) announce(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var err error
+	defer func() { f.metrics.observe(protoHTTP, actionAnnounce, err, start) }()
+
+	passkey := r.PathValue("passkey")
+	if passkey == "" {
+		err = errMissingPasskey
+		f.writeError(w, err)
+		return
+	}
+	req, err := httpfront.ParseAnnounce(r, f.opts)
+	if err != nil {
+		f.writeError(w, err)
+		return
+	}
+	ctx, resp, err := f.logic.HandleAnnounce(withPasskey(r.Context(), passkey), req)
+	if err != nil {
+		f.writeError(w, err)
+		return
+	}
+	f.write(w, func(b []byte) []byte { return appendAnnounce(b, resp) })
+	f.logic.AfterAnnounce(ctx, req, resp)
+}
+
+func (f *httpFrontend) scrape(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var err error
+	defer func() { f.metrics.observe(protoHTTP, actionScrape, err, start) }()
+
+	passkey := r.PathValue("passkey")
+	if passkey == "" {
+		err = errMissingPasskey
+		f.writeError(w, err)
+		return
+	}
+	req, err := httpfront.ParseScrape(r, f.opts)
+	if err != nil {
+		f.writeError(w, err)
+		return
+	}
+	req.AddressFamily = bittorrent.IPv4
+	if host, _, splitErr := net.SplitHostPort(r.RemoteAddr); splitErr == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+			req.AddressFamily = bittorrent.IPv6
+		}
+	}
+	ctx, resp, err := f.logic.HandleScrape(withPasskey(r.Context(), passkey), req)
+	if err != nil {
+		f.writeError(w, err)
+		return
+	}
+	f.write(w, func(b []byte) []byte { return appendScrape(b, resp) })
+	f.logic.AfterScrape(ctx, req, resp)
+}
+
+// writeError answers with a bencoded failure reason. Internal errors are
+// logged and hidden from the client.
+func (f *httpFrontend) writeError(w http.ResponseWriter, err error) {
+	msg := "internal server error"
+	var ce bittorrent.ClientError
+	if errors.As(err, &ce) {
+		msg = ce.Error()
+	} else {
+		f.log.Error("announce failed", zap.Error(err))
+	}
+	f.write(w, func(b []byte) []byte { return appendFailure(b, msg) })
+}
+
+func (f *httpFrontend) write(w http.ResponseWriter, encode func([]byte) []byte) {
+	bp := f.bufs.Get().(*[]byte)
+	b := encode((*bp)[:0])
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	_, _ = w.Write(b)
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush() // the client has its answer before the post hooks run
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b
+		f.bufs.Put(bp)
+	}
+}
+
+func (f *httpFrontend) serve(l net.Listener) error {
+	if err := f.srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (f *httpFrontend) shutdown(ctx context.Context) error {
+	return f.srv.Shutdown(ctx)
+}

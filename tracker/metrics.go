@@ -1,0 +1,95 @@
+package tracker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/chihaya/chihaya/bittorrent"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type protocol int
+
+const (
+	protoHTTP protocol = iota
+	protoUDP
+	numProtocols
+)
+
+var protocolNames = [numProtocols]string{"http", "udp"}
+
+type action int
+
+const (
+	actionAnnounce action = iota
+	actionScrape
+	actionConnect
+	numActions
+)
+
+var actionNames = [numActions]string{"announce", "scrape", "connect"}
+
+type result int
+
+const (
+	resultOK      result = iota
+	resultFailure        // the client got a failure reason
+	resultError          // our fault: an internal error
+	numResults
+)
+
+var resultNames = [numResults]string{"ok", "failure", "error"}
+
+// Metrics counts requests by protocol, action and result, and their latency.
+// Counters are resolved once so the hot path does no label lookups.
+type Metrics struct {
+	requests [numProtocols][numActions][numResults]prometheus.Counter
+	latency  [numProtocols][numActions]prometheus.Observer
+	dropped  [numProtocols]prometheus.Counter
+}
+
+// NewMetrics registers the tracker's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "requests_total",
+		Help: "Tracker requests by protocol, action and result (ok, failure: the client got a failure reason, error: internal).",
+	}, []string{"protocol", "action", "result"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "request_duration_seconds",
+		Help:    "Time from parsed request to written response.",
+		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 50e-3, 0.25},
+	}, []string{"protocol", "action"})
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "malformed_total",
+		Help: "Requests dropped or refused before parsing (too short, bad connection id, unknown action).",
+	}, []string{"protocol"})
+	for _, c := range []prometheus.Collector{requests, latency, dropped} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m := &Metrics{}
+	for p := range numProtocols {
+		m.dropped[p] = dropped.WithLabelValues(protocolNames[p])
+		for a := range numActions {
+			m.latency[p][a] = latency.WithLabelValues(protocolNames[p], actionNames[a])
+			for r := range numResults {
+				m.requests[p][a][r] = requests.WithLabelValues(protocolNames[p], actionNames[a], resultNames[r])
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) observe(p protocol, a action, err error, start time.Time) {
+	r := resultOK
+	if err != nil {
+		r = resultError
+		var ce bittorrent.ClientError
+		if errors.As(err, &ce) {
+			r = resultFailure
+		}
+	}
+	m.requests[p][a][r].Inc()
+	m.latency[p][a].Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,142 @@
+// Package tracker serves the BitTorrent tracker protocols (HTTP, BEP 3/23/7/48,
+// and UDP, BEP 15/41) on top of chihaya's middleware logic and peer store.
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/chihaya/chihaya/frontend"
+	"go.uber.org/zap"
+)
+
+// Server runs the HTTP and UDP frontends. Listening and serving errors are
+// returned to the caller: nothing here exits the process.
+type Server struct {
+	cfg     Config
+	http    *httpFrontend
+	udp     *udpFrontend
+	httpLn  net.Listener
+	udpConn *net.UDPConn
+	log     *zap.Logger
+}
+
+// New builds a server; call Listen, then Serve.
+func New(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log}
+	if cfg.HTTPAddr != "" {
+		s.http = newHTTPFrontend(cfg, logic, m, log.Named("http"))
+	}
+	if cfg.UDPAddr != "" {
+		u, err := newUDPFrontend(cfg, logic, m, log.Named("udp"))
+		if err != nil {
+			return nil, err
+		}
+		s.udp = u
+	}
+	return s, nil
+}
+
+// Listen binds the configured sockets.
+func (s *Server) Listen() error {
+	if s.http != nil {
+		ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http tracker: listen on %s: %w", s.cfg.HTTPAddr, err)
+		}
+		s.httpLn = ln
+	}
+	if s.udp != nil {
+		addr, err := net.ResolveUDPAddr("udp", s.cfg.UDPAddr)
+		if err == nil {
+			s.udpConn, err = net.ListenUDP("udp", addr)
+		}
+		if err != nil {
+			if s.httpLn != nil {
+				_ = s.httpLn.Close()
+			}
+			return fmt.Errorf("udp tracker: listen on %s: %w", s.cfg.UDPAddr, err)
+		}
+		// A large receive buffer absorbs bursts; the kernel caps it at rmem_max.
+		_ = s.udpConn.SetReadBuffer(8 << 20)
+	}
+	return nil
+}
+
+// HTTPAddr is the bound HTTP address (nil when disabled or not listening).
+func (s *Server) HTTPAddr() net.Addr {
+	if s.httpLn == nil {
+		return nil
+	}
+	return s.httpLn.Addr()
+}
+
+// UDPAddr is the bound UDP address (nil when disabled or not listening).
+func (s *Server) UDPAddr() net.Addr {
+	if s.udpConn == nil {
+		return nil
+	}
+	return s.udpConn.LocalAddr()
+}
+
+// Serve serves until ctx is cancelled (then shuts down gracefully and returns
+// nil) or a frontend fails (then stops the other and returns the error).
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 2)
+	running := 0
+	if s.httpLn != nil {
+		running++
+		go func() {
+			err := s.http.serve(s.httpLn)
+			if err != nil {
+				err = fmt.Errorf("http tracker: %w", err)
+			}
+			errc <- err
+		}()
+	}
+	if s.udpConn != nil {
+		running++
+		go func() {
+			err := s.udp.serve(s.udpConn)
+			if err != nil {
+				err = fmt.Errorf("udp tracker: %w", err)
+			}
+			errc <- err
+		}()
+	}
+	if running == 0 {
+		return errors.New("tracker: Serve called before Listen")
+	}
+
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		running--
+	}
+	s.shutdown()
+	for ; running > 0; running-- {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (s *Server) shutdown() {
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		if err := s.http.shutdown(ctx); err != nil {
+			s.log.Warn("http tracker: shutdown", zap.Error(err))
+		}
+		cancel()
+	}
+	if s.udpConn != nil {
+		_ = s.udpConn.Close()
+	}
+}

@@ -1,0 +1,300 @@
+package tracker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chihaya/chihaya/bittorrent"
+	udpfront "github.com/chihaya/chihaya/frontend/udp"
+	"github.com/chihaya/chihaya/middleware"
+	"github.com/chihaya/chihaya/pkg/timecache"
+	"github.com/chihaya/chihaya/storage/memory"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/seedpay/seedpay/middleware/auth"
+	"github.com/seedpay/seedpay/middleware/registry"
+	"github.com/seedpay/seedpay/middleware/swarm"
+)
+
+func TestUDPAnnounceAndScrape(t *testing.T) {
+	s := newStack(t, nil)
+	alice, bob := s.user(t, "alice"), s.user(t, "bob")
+	s.torrent(t, ihX)
+
+	c := s.udp(t)
+	seed := announce{peerID: peerID(1), ih: ihX, port: 7001, left: 0, numwant: -1}
+	r := c.announce(seed, "/"+alice.Passkey)
+	if len(r.peers) != 0 {
+		t.Fatalf("lone seeder got %v, want no peers (never itself)", r.peers)
+	}
+	if r.interval != 60 {
+		t.Fatalf("interval %d, want 60", r.interval)
+	}
+	// The "/announce/<passkey>" form that users paste from HTTP URLs works too.
+	leech := announce{peerID: peerID(2), ih: ihX, port: 7002, left: 100, event: "started", numwant: -1}
+	r = c.announce(leech, "/announce/"+bob.Passkey)
+	if len(r.peers) != 1 || r.peers[0] != "127.0.0.1:7001" || r.seeders != 1 || r.leechers != 1 {
+		t.Fatalf("leecher got %+v, want the seeder 127.0.0.1:7001 and counts 1/1", r)
+	}
+	leech.left, leech.event = 0, "completed"
+	r = c.announce(leech, "/"+bob.Passkey)
+	for _, p := range r.peers {
+		if p == "127.0.0.1:7002" {
+			t.Fatalf("requester in its own peer list: %v", r.peers)
+		}
+	}
+
+	// Scrape with the passkey in BEP 41 URL data after the hashes.
+	other := bittorrent.InfoHashFromString("oooooooooooooooooooo")
+	b := c.roundTrip(c.scrapePacket([]bittorrent.InfoHash{ihX, other}, "/"+alice.Passkey), udpScrape)
+	if len(b) != 8+2*12 {
+		t.Fatalf("scrape reply %d bytes, want %d", len(b), 8+2*12)
+	}
+	got := [6]uint32{}
+	for i := range got {
+		got[i] = binary.BigEndian.Uint32(b[8+4*i:])
+	}
+	if want := [6]uint32{2, 1, 0, 0, 0, 0}; got != want {
+		t.Fatalf("scrape seeders/completed/leechers %v, want %v", got, want)
+	}
+
+	// Refusals answer with action 3 and the reason.
+	for _, tc := range []struct{ name, path, want string }{
+		{"unknown passkey", "/" + strings.Repeat("q", 32), auth.ErrUnknownPasskey.Error()},
+		{"no URL data", "", auth.ErrMissingPasskey.Error()},
+	} {
+		if msg := c.announceError(leech, tc.path); msg != tc.want {
+			t.Errorf("%s: error %q, want %q", tc.name, msg, tc.want)
+		}
+	}
+	b = c.roundTrip(c.scrapePacket([]bittorrent.InfoHash{ihX}, ""), udpError)
+	if msg := string(b[8:]); msg != auth.ErrMissingPasskey.Error() {
+		t.Errorf("scrape without passkey: %q", msg)
+	}
+}
+
+func TestUDPConnectionChecks(t *testing.T) {
+	s := newStack(t, nil)
+	c := s.udp(t)
+	// A forged connection id gets an error, not an answer.
+	c.connID[7] ^= 0xff
+	b := c.roundTrip(c.announcePacket(announce{peerID: peerID(1), ih: ihX, port: 1, numwant: -1}, "/x"), udpError)
+	if msg := string(b[8:]); msg != errUDPConnID.Error() {
+		t.Fatalf("forged connection id: %q", msg)
+	}
+	c.connID[7] ^= 0xff
+	// An unknown action gets an error.
+	pkt := append(c.connID[:0:0], c.connID[:]...)
+	pkt = binary.BigEndian.AppendUint32(pkt, 9)
+	pkt = c.appendTx(pkt)
+	if b := c.roundTrip(pkt, udpError); string(b[8:]) != errUDPAction.Error() {
+		t.Fatalf("unknown action: %q", b[8:])
+	}
+	// A packet too short for a transaction id gets nothing.
+	if _, err := c.conn.Write([]byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := c.conn.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("short packet answered with %d bytes", n)
+	}
+}
+
+func TestParseUDPScrape(t *testing.T) {
+	h := func(c byte) []byte { return bytes.Repeat([]byte{c}, 20) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	pk := "/" + strings.Repeat("k", 32)
+	tests := []struct {
+		name     string
+		body     []byte
+		hashes   int
+		urlData  string
+		wantErr  bool
+		maxHashe uint32
+	}{
+		{name: "one hash", body: h('a'), hashes: 1},
+		{name: "three hashes", body: cat(h('a'), h('b'), h('c')), hashes: 3},
+		{name: "hash and passkey", body: cat(h('a'), urlDataOption(pk)), hashes: 1, urlData: pk},
+		{name: "two hashes, passkey without end option", body: cat(h('a'), h('b'), []byte{2, byte(len(pk))}, []byte(pk)), hashes: 2, urlData: pk},
+		{name: "passkey split over two options with padding", body: cat(h('a'), []byte{1, 2, 3}, []byte(pk[:3]), []byte{2, byte(len(pk) - 3)}, []byte(pk[3:]), []byte{0}), hashes: 1, urlData: pk},
+		{name: "capped hash count", body: cat(h('a'), h('b'), h('c'), urlDataOption(pk)), hashes: 2, urlData: pk, maxHashe: 2},
+		{name: "empty", body: nil, wantErr: true},
+		{name: "options only", body: urlDataOption(pk), wantErr: true},
+		{name: "truncated option", body: cat(h('a'), []byte{2, 40}, []byte("/short")), wantErr: true},
+		{name: "unknown option", body: cat(h('a'), []byte{9, 1, 1}), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			max := tt.maxHashe
+			if max == 0 {
+				max = 50
+			}
+			hashes, data, err := parseUDPScrape(tt.body, max)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("got %d hashes, %q; want an error", len(hashes), data)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hashes) != tt.hashes || data != tt.urlData {
+				t.Fatalf("got %d hashes, %q; want %d, %q", len(hashes), data, tt.hashes, tt.urlData)
+			}
+			for i, ih := range hashes {
+				if !bytes.Equal(ih[:], tt.body[20*i:20*i+20]) {
+					t.Fatalf("hash %d = %x", i, ih)
+				}
+			}
+		})
+	}
+}
+
+// fixedLookup is an in-memory registry for tests that need no Redis.
+type fixedLookup struct {
+	users    map[string]*registry.User
+	torrents map[bittorrent.InfoHash]*registry.Entry
+}
+
+func (f fixedLookup) UserByPasskey(pk string) (*registry.User, bool) {
+	u, ok := f.users[pk]
+	return u, ok
+}
+func (f fixedLookup) Torrent(ih bittorrent.InfoHash) (*registry.Entry, bool) {
+	e, ok := f.torrents[ih]
+	return e, ok
+}
+func (f fixedLookup) CountCompleted(bittorrent.InfoHash) {}
+func (f fixedLookup) Completed(ih bittorrent.InfoHash) (int64, bool) {
+	_, ok := f.torrents[ih]
+	return 0, ok
+}
+
+const fuzzPasskey = "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz"
+
+// newBareLogic is the tracker logic with the real hooks and peer store but an
+// in-memory registry, for fuzzing and benchmarks.
+func newBareLogic(t testing.TB) (*middleware.Logic, *Metrics) {
+	t.Helper()
+	look := fixedLookup{
+		users:    map[string]*registry.User{fuzzPasskey: {ID: "u1", Passkey: fuzzPasskey}},
+		torrents: map[bittorrent.InfoHash]*registry.Entry{ihX: {Torrent: registry.Torrent{InfoHash: ihX, Size: 1}}},
+	}
+	peers, err := memory.New(memory.Config{GarbageCollectionInterval: time.Minute, PrometheusReportingInterval: time.Minute, PeerLifetime: time.Minute, ShardCount: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	hook, err := auth.New(auth.Config{Private: true}, look, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logic := middleware.NewLogic(middleware.ResponseConfig{AnnounceInterval: time.Minute, MinAnnounceInterval: time.Minute}, peers,
+		[]middleware.Hook{hook, swarm.NewResponder(peers, look)}, []middleware.Hook{swarm.NewCompletionCounter(look)})
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { <-logic.Stop(); <-peers.Stop() })
+	return logic, m
+}
+
+// newBareFrontend is the UDP frontend on newBareLogic.
+func newBareFrontend(t testing.TB) (*udpFrontend, netip.AddrPort) {
+	t.Helper()
+	logic, m := newBareLogic(t)
+	f, err := newUDPFrontend(DefaultConfig(), logic, m, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.conn = conn
+	// Replies go to a socket nobody reads: the kernel drops what overflows.
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); sink.Close() })
+	return f, sink.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// FuzzUDPRequest feeds arbitrary bytes after a valid connection id through
+// the whole UDP path: parsing (including BEP 41 URL data on announce and
+// scrape), hooks and reply encoding. It must never panic, and every answer
+// must echo the transaction id.
+func FuzzUDPRequest(f *testing.F) {
+	c := &udpClient{}
+	valid := c.announcePacket(announce{peerID: peerID(1), ih: ihX, port: 6881, numwant: -1}, "/"+fuzzPasskey)
+	f.Add(valid[8:])
+	f.Add((&udpClient{}).scrapePacket([]bittorrent.InfoHash{ihX}, "/"+fuzzPasskey)[8:])
+	f.Add([]byte{0, 0, 0, 2, 1, 2, 3, 4})
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0})
+
+	fr, to := newBareFrontend(f)
+	gen := udpfront.NewConnectionIDGenerator(fr.key)
+	ip := net.IP(to.Addr().AsSlice())
+	f.Fuzz(func(t *testing.T, rest []byte) {
+		pkt := append(append([]byte(nil), gen.Generate(ip, timecache.Now())...), rest...)
+		out := fr.handle(gen, pkt, to, nil)
+		if len(out) > 0 && len(pkt) >= 16 && !bytes.Equal(out[4:8], pkt[12:16]) {
+			t.Fatalf("reply tx %x, want %x", out[4:8], pkt[12:16])
+		}
+	})
+}
+
+// BenchmarkUDPAnnounce measures one announce through every hook (auth,
+// response, swarm update) and the reply encoding, without the socket read.
+func BenchmarkUDPAnnounce(b *testing.B) {
+	fr, to := newBareFrontend(b)
+	gen := udpfront.NewConnectionIDGenerator(fr.key)
+	ip := net.IP(to.Addr().AsSlice())
+	c := &udpClient{connID: [8]byte(gen.Generate(ip, timecache.Now()))}
+	pkts := make([][]byte, 1000)
+	for i := range pkts {
+		pkts[i] = c.announcePacket(announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30}, "/"+fuzzPasskey)
+	}
+	out := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out = fr.handle(gen, pkts[i%len(pkts)], to, out[:0])
+	}
+}
+
+// BenchmarkHTTPAnnounce measures one HTTP announce through the router,
+// chihaya's parser, every hook and the bencoding, without the TCP socket.
+func BenchmarkHTTPAnnounce(b *testing.B) {
+	logic, m := newBareLogic(b)
+	h := newHTTPFrontend(DefaultConfig(), logic, m, zap.NewNop()).srv.Handler
+	reqs := make([]*http.Request, 1000)
+	for i := range reqs {
+		a := announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30, compact: true}
+		reqs[i] = httptest.NewRequest(http.MethodGet, "/announce/"+fuzzPasskey+"?"+a.query(), nil)
+		reqs[i].RemoteAddr = fmt.Sprintf("10.0.%d.%d:5000", i/250, i%250+1)
+	}
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.ServeHTTP(w, reqs[i%len(reqs)])
+	}
+}
+
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
