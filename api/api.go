@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seedpay/seedpay/middleware/registry"
+	"github.com/seedpay/seedpay/rewards"
 )
 
 // MinTokenLen is the shortest admin token Config.Validate accepts. It admits
@@ -75,6 +76,8 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Log may be nil (no logging).
 	Log *zap.Logger
+	// Ledger serves the reward routes; nil leaves them out.
+	Ledger *rewards.Ledger
 }
 
 // Server is the admin API. It is safe for concurrent use.
@@ -83,6 +86,7 @@ type Server struct {
 	store    *registry.Store
 	cache    *registry.Cache
 	swarms   SwarmCounter
+	ledger   *rewards.Ledger
 	log      *zap.Logger
 	mux      *http.ServeMux
 	handler  http.Handler
@@ -112,6 +116,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		store:    d.Store,
 		cache:    d.Cache,
 		swarms:   d.Swarms,
+		ledger:   d.Ledger,
 		log:      log.Named("api"),
 		mux:      http.NewServeMux(),
 	}
@@ -125,6 +130,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	m.Handle("POST /api/v1/torrents", s.admin(s.createTorrent))
 	m.Handle("GET /api/v1/torrents/{info_hash}", s.admin(s.getTorrent))
 	m.Handle("DELETE /api/v1/torrents/{info_hash}", s.admin(s.deleteTorrent))
+
+	if s.ledger != nil {
+		s.routeRewards(m)
+	}
 
 	m.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(s.log.Named("metrics")),

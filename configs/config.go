@@ -16,6 +16,7 @@ import (
 
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
+	"github.com/seedpay/seedpay/rewards"
 	"github.com/seedpay/seedpay/tracker"
 )
 
@@ -34,6 +35,7 @@ type Config struct {
 	PeerStore PeerStoreConfig      `yaml:"peer_store"`
 	Registry  registry.CacheConfig `yaml:"registry"`
 	API       APIConfig            `yaml:"api"`
+	Rewards   rewards.Config       `yaml:"rewards"`
 }
 
 // LogConfig selects zap's output.
@@ -75,6 +77,7 @@ func Default() Config {
 		PeerStore: PeerStoreConfig{PeerLifetime: 31 * time.Minute, GCInterval: 3 * time.Minute, ShardCount: 1024},
 		Registry:  registry.CacheConfig{ReloadInterval: time.Minute, FlushInterval: 5 * time.Second},
 		API:       APIConfig{Addr: ":6970"},
+		Rewards:   rewards.DefaultConfig(),
 	}
 }
 
@@ -229,6 +232,14 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Registry.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("registry.%w", err))
+	}
+	if c.Rewards.Enabled {
+		if err := c.Rewards.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if min := c.Tracker.AnnounceInterval + c.Tracker.AnnounceInterval/2; c.Rewards.Scoring.MaxGap < min {
+			bad("rewards.scoring.max_gap", "%s: must be at least 1.5 x tracker.announce_interval (%s), or ordinary seeders lose credit between announces", c.Rewards.Scoring.MaxGap, min)
+		}
 	}
 	if c.API.Addr == "" {
 		bad("api.addr", "empty: the admin API and /metrics need an address")

@@ -255,41 +255,77 @@ func FuzzUDPRequest(f *testing.F) {
 	})
 }
 
-// BenchmarkUDPAnnounce measures one announce through every hook (auth,
-// response, swarm update) and the reply encoding, without the socket read.
-func BenchmarkUDPAnnounce(b *testing.B) {
-	fr, to := newBareFrontend(b)
-	gen := udpfront.NewConnectionIDGenerator(fr.key)
-	ip := net.IP(to.Addr().AsSlice())
-	c := &udpClient{connID: [8]byte(gen.Generate(ip, timecache.Now()))}
-	pkts := make([][]byte, 1000)
-	for i := range pkts {
-		pkts[i] = c.announcePacket(announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30}, "/"+fuzzPasskey)
+// newUpstreamLogic is chihaya's logic with no hooks of ours: the baseline the
+// benchmarks compare against in the same run.
+func newUpstreamLogic(t testing.TB) (*middleware.Logic, *Metrics) {
+	t.Helper()
+	peers, err := memory.New(memory.Config{GarbageCollectionInterval: time.Minute, PrometheusReportingInterval: time.Minute, PeerLifetime: time.Minute, ShardCount: 16})
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := make([]byte, 0, 2048)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		out = fr.handle(gen, pkts[i%len(pkts)], to, out[:0])
+	logic := middleware.NewLogic(middleware.ResponseConfig{AnnounceInterval: time.Minute, MinAnnounceInterval: time.Minute}, peers, nil, nil)
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { <-logic.Stop(); <-peers.Stop() })
+	return logic, m
+}
+
+var benchLogics = []struct {
+	name string
+	make func(testing.TB) (*middleware.Logic, *Metrics)
+}{
+	{"seedpay", newBareLogic},
+	{"chihaya-no-hooks", newUpstreamLogic},
+}
+
+// BenchmarkUDPAnnounce measures one announce through every hook (auth,
+// swarm update and response) and the reply encoding and send, against
+// chihaya's logic without our hooks on the same frontend and inputs.
+func BenchmarkUDPAnnounce(b *testing.B) {
+	for _, bl := range benchLogics {
+		b.Run(bl.name, func(b *testing.B) {
+			logic, m := bl.make(b)
+			fr, to := newBareFrontend(b)
+			fr.logic, fr.metrics = logic, m
+			gen := udpfront.NewConnectionIDGenerator(fr.key)
+			ip := net.IP(to.Addr().AsSlice())
+			c := &udpClient{connID: [8]byte(gen.Generate(ip, timecache.Now()))}
+			pkts := make([][]byte, 1000)
+			for i := range pkts {
+				pkts[i] = c.announcePacket(announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30}, "/"+fuzzPasskey)
+			}
+			out := make([]byte, 0, 2048)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				out = fr.handle(gen, pkts[i%len(pkts)], to, out[:0])
+			}
+		})
 	}
 }
 
 // BenchmarkHTTPAnnounce measures one HTTP announce through the router,
 // chihaya's parser, every hook and the bencoding, without the TCP socket.
 func BenchmarkHTTPAnnounce(b *testing.B) {
-	logic, m := newBareLogic(b)
-	h := newHTTPFrontend(DefaultConfig(), logic, m, zap.NewNop()).srv.Handler
-	reqs := make([]*http.Request, 1000)
-	for i := range reqs {
-		a := announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30, compact: true}
-		reqs[i] = httptest.NewRequest(http.MethodGet, "/announce/"+fuzzPasskey+"?"+a.query(), nil)
-		reqs[i].RemoteAddr = fmt.Sprintf("10.0.%d.%d:5000", i/250, i%250+1)
-	}
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		h.ServeHTTP(w, reqs[i%len(reqs)])
+	for _, bl := range benchLogics {
+		b.Run(bl.name, func(b *testing.B) {
+			logic, m := bl.make(b)
+			h := newHTTPFrontend(DefaultConfig(), logic, m, zap.NewNop()).srv.Handler
+			reqs := make([]*http.Request, 1000)
+			for i := range reqs {
+				a := announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30, compact: true}
+				reqs[i] = httptest.NewRequest(http.MethodGet, "/announce/"+fuzzPasskey+"?"+a.query(), nil)
+				reqs[i].RemoteAddr = fmt.Sprintf("10.0.%d.%d:5000", i/250, i%250+1)
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.ServeHTTP(w, reqs[i%len(reqs)])
+			}
+		})
 	}
 }
 

@@ -22,9 +22,11 @@ import (
 
 	"github.com/seedpay/seedpay/api"
 	"github.com/seedpay/seedpay/configs"
+	"github.com/seedpay/seedpay/middleware/account"
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
 	"github.com/seedpay/seedpay/middleware/swarm"
+	"github.com/seedpay/seedpay/rewards"
 	"github.com/seedpay/seedpay/tracker"
 )
 
@@ -136,12 +138,36 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 	if err != nil {
 		return fmt.Errorf("access: %w", err)
 	}
+	postHooks := []middleware.Hook{swarm.NewCompletionCounter(cache)}
+	var (
+		accountHook *account.Hook
+		settler     *rewards.Settler
+		ledger      *rewards.Ledger
+	)
+	if cfg.Rewards.Enabled {
+		acct, err := rewards.NewAccountant(rdb, cfg.Rewards)
+		if err != nil {
+			return fmt.Errorf("rewards: %w", err)
+		}
+		accountHook, err = account.New(account.Config{
+			ShardCapacity: cfg.Rewards.BufferSize,
+			FlushInterval: cfg.Rewards.FlushInterval,
+		}, cache, account.LedgerSink{Accountant: acct, Epoch: cfg.Rewards.Epoch}, reg, log.Named("accounting"))
+		if err != nil {
+			return fmt.Errorf("rewards: %w", err)
+		}
+		postHooks = append(postHooks, accountHook)
+		if settler, err = rewards.NewSettler(rdb, cfg.Rewards, nil, reg, log.Named("settler")); err != nil {
+			return fmt.Errorf("rewards: %w", err)
+		}
+		ledger = rewards.NewLedger(rdb, cfg.Rewards)
+	}
 	logic := middleware.NewLogic(middleware.ResponseConfig{
 		AnnounceInterval:    cfg.Tracker.AnnounceInterval,
 		MinAnnounceInterval: cfg.Tracker.MinAnnounceInterval,
 	}, peers,
 		[]middleware.Hook{authHook, swarm.NewResponder(peers, cache)},
-		[]middleware.Hook{swarm.NewCompletionCounter(cache)},
+		postHooks,
 	)
 	defer func() {
 		<-logic.Stop()
@@ -166,6 +192,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		Swarms:   peers,
 		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer},
 		Log:      log,
+		Ledger:   ledger,
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -180,8 +207,15 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
-	const parts = 3 // tracker, api, registry follower
-	errc := make(chan error, parts)
+	parts := 3 // tracker, api, registry follower (+ accounting flusher, settler)
+	errc := make(chan error, 5)
+	if accountHook != nil {
+		parts += 2
+		// The flusher outlives the frontends by its final flush: it stops
+		// when ctx ends, after which no announce is accepted anyway.
+		go func() { errc <- accountHook.Run(ctx) }()
+		go func() { errc <- settler.Run(ctx) }()
+	}
 	go func() { errc <- srv.Serve(ctx) }()
 	go func() {
 		if err := httpAPI.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,58 @@
+package rewards
+
+import "strconv"
+
+// Redis keys. Everything about one user lives in the hash slot {u:<id>}, so
+// account.lua touches one slot per call (Redis Cluster ready); everything
+// about one epoch lives in {e:<n>}.
+
+// KeySession is one client session: up, down, seen, seeding.
+func KeySession(user, infoHashHex, peerIDHex string) string {
+	return "sp:{u:" + user + "}:s:" + infoHashHex + ":" + peerIDHex
+}
+
+// KeySessions is the set of a user's sessions on a torrent (for the cap).
+func KeySessions(user, infoHashHex string) string {
+	return "sp:{u:" + user + "}:ss:" + infoHashHex
+}
+
+// KeyCredited holds the Unix second up to which a user's seeding of a
+// torrent has been credited: one credit per (user, torrent) per second.
+func KeyCredited(user, infoHashHex string) string {
+	return "sp:{u:" + user + "}:c:" + infoHashHex
+}
+
+// KeyUserEpoch is a user's epoch hash: "pts:<pool>" micro-points,
+// "seed_s" seed seconds, "up"/"down" self-reported bytes (statistics only).
+func KeyUserEpoch(user string, epoch int64) string {
+	return "sp:{u:" + user + "}:e:" + strconv.FormatInt(epoch, 10)
+}
+
+// KeyBalance is a user's unpaid balance in token base units (decimal string).
+func KeyBalance(user string) string { return "sp:{u:" + user + "}:bal" }
+
+// KeyCredits maps epoch -> amount credited to the user for it; its fields
+// make crediting idempotent.
+func KeyCredits(user string) string { return "sp:{u:" + user + "}:cr" }
+
+// KeyEpochUsers is the set of users with activity in an epoch.
+func KeyEpochUsers(epoch int64) string {
+	return "sp:{e:" + strconv.FormatInt(epoch, 10) + "}:users"
+}
+
+// KeyEpochRecord is the sealed settlement record of an epoch (JSON).
+func KeyEpochRecord(epoch int64) string {
+	return "sp:{e:" + strconv.FormatInt(epoch, 10) + "}:rec"
+}
+
+// KeyEpochApplied marks that every credit of a sealed epoch is applied.
+func KeyEpochApplied(epoch int64) string {
+	return "sp:{e:" + strconv.FormatInt(epoch, 10) + "}:applied"
+}
+
+// Settler coordination.
+const (
+	KeySettleLock  = "sp:settle:lock"  // leader lock, value = fencing token
+	KeySettleFence = "sp:settle:fence" // INCR source of fencing tokens
+	KeyFirstEpoch  = "sp:settle:first" // the first epoch this ledger accounts
+)
