@@ -69,6 +69,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "create user", err)
 		return
 	}
+	s.syncUser(r, u.ID)
 	s.log.Info("user created", zap.String("action", "user.create"), zap.String("user_id", u.ID))
 	w.Header().Set("Location", "/api/v1/users/"+u.ID)
 	writeJSON(w, http.StatusCreated, newUserJSON(u))
@@ -99,6 +100,7 @@ func (s *Server) rotatePasskey(w http.ResponseWriter, r *http.Request) {
 		s.userError(w, r, "rotate passkey", id, err)
 		return
 	}
+	s.syncUser(r, id)
 	s.log.Info("passkey rotated", zap.String("action", "user.rotate_passkey"), zap.String("user_id", id))
 	writeJSON(w, http.StatusOK, newUserJSON(u))
 }
@@ -119,6 +121,7 @@ func (s *Server) setBanned(banned bool) http.HandlerFunc {
 			s.userError(w, r, action, id, err)
 			return
 		}
+		s.syncUser(r, id)
 		s.log.Info(msg, zap.String("action", action), zap.String("user_id", id))
 		writeJSON(w, http.StatusOK, newUserJSON(u))
 	}
@@ -147,6 +150,7 @@ func (s *Server) createTorrent(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "create torrent", err, zap.Stringer("info_hash", req.InfoHash))
 		return
 	}
+	s.syncTorrent(r, t.InfoHash)
 	s.log.Info("torrent registered", zap.String("action", "torrent.create"), zap.Stringer("info_hash", t.InfoHash))
 	w.Header().Set("Location", "/api/v1/torrents/"+t.InfoHash.String())
 	writeJSON(w, http.StatusCreated, newTorrentJSON(t))
@@ -187,6 +191,7 @@ func (s *Server) deleteTorrent(w http.ResponseWriter, r *http.Request) {
 		s.torrentError(w, r, "delete torrent", ih, err)
 		return
 	}
+	s.syncTorrent(r, ih)
 	s.log.Info("torrent deleted", zap.String("action", "torrent.delete"), zap.Stringer("info_hash", ih))
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -197,4 +202,20 @@ func (s *Server) torrentError(w http.ResponseWriter, r *http.Request, op string,
 		return
 	}
 	s.internalError(w, r, op, err, zap.Stringer("info_hash", ih))
+}
+
+// syncUser and syncTorrent update this instance's announce cache before the
+// API answers, so a client announcing the moment registration returns is
+// not refused. A failure is only logged: the write is done, and pub/sub plus
+// the periodic reload bring the cache up to date.
+func (s *Server) syncUser(r *http.Request, id string) {
+	if err := s.cache.SyncUser(r.Context(), id); err != nil {
+		s.log.Warn("cache sync after user change", zap.String("user_id", id), zap.Error(err))
+	}
+}
+
+func (s *Server) syncTorrent(r *http.Request, ih bittorrent.InfoHash) {
+	if err := s.cache.SyncTorrent(r.Context(), ih); err != nil {
+		s.log.Warn("cache sync after torrent change", zap.Stringer("info_hash", ih), zap.Error(err))
+	}
 }

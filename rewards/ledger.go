@@ -2,7 +2,6 @@ package rewards
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -134,29 +133,23 @@ func (l *Ledger) Proof(ctx context.Context, n int64, user string) (Proof, error)
 	}
 	leaves := make([][32]byte, len(rec.Users))
 	idx := -1
+	var amount *big.Int
 	for i, u := range rec.Users {
-		amount, ok := new(big.Int).SetString(u.Amount, 10)
+		a, ok := new(big.Int).SetString(u.Amount, 10)
 		if !ok {
 			return Proof{}, fmt.Errorf("record %d: amount %q", n, u.Amount)
 		}
-		leaves[i] = Leaf(n, u.User, u.Address, amount)
+		leaves[i] = Leaf(n, u.User, u.Address, a)
 		if u.User == user {
-			idx = i
+			idx, amount = i, a
 		}
 	}
 	if idx < 0 {
 		return Proof{}, fmt.Errorf("user %s in epoch %d: %w", user, n, ErrNoUser)
 	}
-	tree := NewTree(leaves)
-	path, ok := tree.Proof(leaves[idx])
+	p, ok := NewTree(leaves).ProofFor(n, user, rec.Users[idx].Address, amount)
 	if !ok {
 		return Proof{}, fmt.Errorf("no proof for %s in epoch %d", user, n)
-	}
-	root := tree.Root()
-	p := Proof{Epoch: n, User: user, Address: rec.Users[idx].Address, Amount: rec.Users[idx].Amount,
-		Leaf: hex.EncodeToString(leaves[idx][:]), Root: hex.EncodeToString(root[:])}
-	for _, h := range path {
-		p.Path = append(p.Path, hex.EncodeToString(h[:]))
 	}
 	return p, nil
 }

@@ -19,7 +19,10 @@ package rewards
 //   - user: the registry user id; address: the user's payout address (e.g.
 //     TRON base58 "T..."), or the empty string (length 0, no bytes) when the
 //     user has none yet. Both are hashed as their UTF-8 bytes, and len() is
-//     the number of bytes, not of characters.
+//     the number of bytes, not of characters. (Go hashes a string's bytes
+//     as they are; bytes that are not valid UTF-8 cannot travel in a JSON
+//     proof, which would replace them with U+FFFD, so ids and addresses
+//     must be valid UTF-8 to be provable.)
 //   - amountDecimal: the credited amount in token base units as ASCII
 //     base-10 digits, no sign, no leading zeros, "0" for zero (exactly
 //     Go's big.Int.String(), JavaScript's BigInt.prototype.toString()).
@@ -49,14 +52,17 @@ package rewards
 // A proof is the list of sibling hashes from the leaf up (levels where the
 // node was promoted contribute none). To verify: h = leaf; for each p in
 // path, h = SHA-256(min(h, p) || max(h, p)); accept iff h == root. Its JSON
-// form ([Proof]) carries hashes as 64 hex digits (lowercase when produced,
+// form (type Proof) carries hashes as 64 hex digits (lowercase when produced,
 // either case accepted) and the amount as a decimal string (it overflows a
 // JavaScript number), e.g.
 //
 //	{"epoch":1,"user":"ab","address":"","amount":"10",
 //	 "leaf":"<64 hex>","path":["<64 hex>",...],"root":"<64 hex>"}
 //
-// In a browser, with crypto.subtle.digest("SHA-256", bytes) as sha256:
+// In a browser, with sha256 = crypto.subtle.digest("SHA-256", bytes) as a
+// Uint8Array, concat joining byte arrays, hex decoding 64 hex digits and cmp
+// comparing bytewise (testdata/merkle/verify_vectors.mjs is a complete,
+// runnable version that checks vectors.json):
 //
 //	const te = new TextEncoder();
 //	function field(s) { // s: string; 2-byte length, then bytes
@@ -64,9 +70,10 @@ package rewards
 //	  new DataView(out.buffer).setUint16(0, b.length); out.set(b, 2); return out;
 //	}
 //	const ep = new Uint8Array(8); new DataView(ep.buffer).setBigUint64(0, BigInt(p.epoch));
-//	const pre = concat(ep, field(p.user), field(p.address), field(BigInt(p.amount).toString()));
+//	if (!/^(0|[1-9][0-9]*)$/.test(p.amount)) throw new Error("bad amount"); // canonical only
+//	const pre = concat(ep, field(p.user), field(p.address), field(p.amount));
 //	let h = await sha256(await sha256(pre));                 // must equal p.leaf
-//	for (const s of p.path) { const q = hex(s); h = await sha256(cmp(h, q) <= 0 ? concat(h, q) : concat(q, h)); }
+//	for (const s of p.path ?? []) { const q = hex(s); h = await sha256(cmp(h, q) <= 0 ? concat(h, q) : concat(q, h)); }
 //	// accept iff h equals p.root
 
 import (

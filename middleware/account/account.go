@@ -165,6 +165,9 @@ func (h *Hook) Run(ctx context.Context) error {
 func (h *Hook) Flush(ctx context.Context, spare, batch *[]rewards.Event) {
 	*batch = (*batch)[:0]
 	for i := range h.shards {
+		if cap(*spare) < h.capacity {
+			*spare = make([]rewards.Event, 0, h.capacity)
+		}
 		s := &h.shards[i]
 		s.mu.Lock()
 		full := s.events

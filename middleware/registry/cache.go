@@ -238,6 +238,16 @@ func (c *Cache) apply(ctx context.Context, msg string) error {
 	return nil
 }
 
+// SyncUser makes this instance's cache reflect user id as stored now, so a
+// client announcing right after the admin API answered is not refused;
+// other instances follow within milliseconds by pub/sub.
+func (c *Cache) SyncUser(ctx context.Context, id string) error { return c.apply(ctx, "u:"+id) }
+
+// SyncTorrent is SyncUser for a torrent.
+func (c *Cache) SyncTorrent(ctx context.Context, ih bittorrent.InfoHash) error {
+	return c.apply(ctx, "t:"+ih.String())
+}
+
 // FlushCompleted sends pending completion counts to Redis.
 func (c *Cache) FlushCompleted(ctx context.Context) error {
 	counts := make(map[bittorrent.InfoHash]int64)

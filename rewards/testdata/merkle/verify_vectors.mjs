@@ -57,7 +57,7 @@ async function verify(p) {
   const leaf = await leafOf(p);
   if (hex(leaf) !== p.leaf.toLowerCase()) return "leaf mismatch";
   let h = leaf;
-  for (const s of p.path) h = await pair(h, unhex(s));
+  for (const s of p.path ?? []) h = await pair(h, unhex(s));
   return hex(h) === p.root.toLowerCase() ? null : "root mismatch";
 }
 
