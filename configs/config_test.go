@@ -52,7 +52,9 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 			"announce_interval", "min_announce_interval", "default_numwant", "max_numwant", "max_scrape_infohashes",
 			"real_ip_header", "udp_connection_key", "udp_max_clock_skew", "udp_workers", "http_read_timeout",
 			"http_write_timeout", "http_idle_timeout", "shutdown_timeout", "private", "client_whitelist",
-			"peer_lifetime", "gc_interval", "shard_count", "reload_interval", "flush_interval", "admin_token"} {
+			"peer_lifetime", "gc_interval", "shard_count", "reload_interval", "flush_interval", "admin_token",
+			"enabled", "buffer_size", "rarity_exponent", "size_weight_min", "size_weight_max", "upload_rate", "max_gap",
+			"max_rate", "max_peers_per_torrent", "length", "grace", "retention", "id", "budget_per_epoch"} {
 			if !strings.Contains(string(data), "  "+key+":") {
 				t.Errorf("%s does not document %s", file, key)
 			}
@@ -82,6 +84,13 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"registry reload", "registry:\n  reload_interval: 1ms\n", "registry.reload_interval"},
 		{"redis db", "redis:\n  db: 99\n", "redis.db"},
 		{"api addr", "api:\n  addr: ''\n", "api.addr"},
+		{"budget not a number", "rewards:\n  global_pool:\n    budget_per_epoch: '1.5'\n", "rewards.global_pool.budget_per_epoch"},
+		{"negative budget", "rewards:\n  global_pool:\n    budget_per_epoch: '-1'\n", "rewards.global_pool.budget_per_epoch"},
+		{"fractional epoch", "rewards:\n  epoch:\n    length: 1500ms\n", "rewards.epoch.length"},
+		{"grace below two flushes", "rewards:\n  flush_interval: 2s\n  epoch:\n    grace: 3s\n", "rewards.epoch.grace"},
+		{"max gap below announce interval", "tracker:\n  announce_interval: 30m\nrewards:\n  scoring:\n    max_gap: 31m\n", "rewards.scoring.max_gap"},
+		{"rarity", "rewards:\n  scoring:\n    rarity_exponent: -1\n", "rewards.scoring.rarity_exponent"},
+		{"unknown rewards key", "rewards:\n  epoch:\n    lenght: 1h\n", "rewards.epoch.lenght (line 3): unknown key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
