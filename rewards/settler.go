@@ -442,6 +442,7 @@ func (s *Settler) Apply(ctx context.Context, rec *Record, token int64) error {
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Set(ctx, KeyBalance(u.User), bal.String(), 0)
 				p.HSet(ctx, KeyCredits(u.User), field, u.Amount)
+				p.SAdd(ctx, KeyPayoutCandidates, u.User)
 				return nil
 			})
 			return err
