@@ -78,6 +78,8 @@ type Deps struct {
 	Log *zap.Logger
 	// Ledger serves the reward routes; nil leaves them out.
 	Ledger *rewards.Ledger
+	// Payer serves the payout routes; nil leaves them out.
+	Payer *rewards.Payer
 }
 
 // Server is the admin API. It is safe for concurrent use.
@@ -87,6 +89,7 @@ type Server struct {
 	cache    *registry.Cache
 	swarms   SwarmCounter
 	ledger   *rewards.Ledger
+	payer    *rewards.Payer
 	log      *zap.Logger
 	mux      *http.ServeMux
 	handler  http.Handler
@@ -117,6 +120,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cache:    d.Cache,
 		swarms:   d.Swarms,
 		ledger:   d.Ledger,
+		payer:    d.Payer,
 		log:      log.Named("api"),
 		mux:      http.NewServeMux(),
 	}
@@ -133,6 +137,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 
 	if s.ledger != nil {
 		s.routeRewards(m)
+	}
+	if s.payer != nil {
+		s.routePayouts(m)
 	}
 
 	m.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{

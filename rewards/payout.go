@@ -550,6 +550,23 @@ func (p *Payer) Run(ctx context.Context) error {
 	}
 }
 
+// List returns payouts in a state, or a user's payouts, newest first.
+func (p *Payer) List(ctx context.Context, state, user string, limit int64) ([]Payout, error) {
+	return Payouts(ctx, p.rdb, state, user, limit)
+}
+
+// Retry steps one payout now, lifting a resource pause first: the operator
+// calls it after funding the hot wallet or fixing the node.
+func (p *Payer) Retry(ctx context.Context, id string) (*Payout, error) {
+	if _, err := LoadPayout(ctx, p.rdb, id); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.pausedUntil = time.Time{}
+	p.mu.Unlock()
+	return p.Step(ctx, id)
+}
+
 // Payouts lists payouts in a state (newest first), or a user's payouts.
 func Payouts(ctx context.Context, rdb redis.UniversalClient, state, user string, limit int64) ([]Payout, error) {
 	key := keyPayoutState(state)
