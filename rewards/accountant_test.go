@@ -421,7 +421,7 @@ func TestEpochBoundarySplit(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newAcctEnv(t)
 			e.account(acE, nil, acctEv("u1", 1, 1, b-100, 0, 0, 0))
-			out := e.account(c.minOpen, nil, acctEv("u1", 1, 1, b+250, 0, 0, 0))
+			out := e.account(c.minOpen, nil, acctEv("u1", 1, 1, b+250, 4000, 0, 0))
 			if out[0].Seconds != c.wantSecs || out[0].Sealed != c.wantSeal {
 				t.Fatalf("outcome %+v, want %d credited and %d sealed", out[0], c.wantSecs, c.wantSeal)
 			}
@@ -437,8 +437,12 @@ func TestEpochBoundarySplit(t *testing.T) {
 					t.Fatalf("sealed epoch %d was written", ep)
 				}
 			}
+			// Byte statistics go to the epoch of now, unless it is sealed.
+			if got, want := e.field(KeyUserEpoch("u1", acE+1), "up"), int64(4000); c.minOpen > acE+1 && got != 0 || c.minOpen <= acE+1 && got != want {
+				t.Fatalf("epoch E+1 up %d (min open %d)", got, c.minOpen)
+			}
 			// Sealed seconds are dropped, not deferred.
-			out = e.account(c.minOpen, nil, acctEv("u1", 1, 1, b+300, 0, 0, 0))
+			out = e.account(c.minOpen, nil, acctEv("u1", 1, 1, b+300, 4000, 0, 0))
 			if out[0].Seconds+out[0].Sealed != 50 {
 				t.Fatalf("next interval %+v, want 50 s", out[0])
 			}

@@ -12,5 +12,5 @@ type Event struct {
 	Downloaded uint64   // cumulative, as reported
 	Left       uint64   // bytes left; 0 = seeding
 	Stopped    bool     // the "stopped" event: the session ends here
-	Time       int64    // Unix seconds of the announce
+	Time       int64    // Unix seconds of the announce, by the tracker's clock
 }

@@ -11,7 +11,8 @@ func KeySession(user, infoHashHex, peerIDHex string) string {
 	return "sp:{u:" + user + "}:s:" + infoHashHex + ":" + peerIDHex
 }
 
-// KeySessions is the set of a user's sessions on a torrent (for the cap).
+// KeySessions is a sorted set of a user's sessions on a torrent: member =
+// peer id hex, score = last seen (for the cap, pruning silent sessions).
 func KeySessions(user, infoHashHex string) string {
 	return "sp:{u:" + user + "}:ss:" + infoHashHex
 }

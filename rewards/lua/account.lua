@@ -34,7 +34,8 @@
 --   code 1 new session (first announce: no credit)
 --        2 accounted (an existing session moved on)
 --        3 counter reset (a counter went down: new session, no credit)
---        4 capped (max_sessions other live sessions: nothing written)
+--        4 capped (max_sessions other live sessions: nothing stored but
+--          the pruning of sessions silent for longer than max_gap)
 --        5 late (now < seen: an older event; nothing credited)
 --   credited_s  seed seconds credited to open epochs
 --   delta_up/delta_down  clamped byte deltas (statistics only)
@@ -97,13 +98,14 @@ local function save_session(up, down, seen, seeding)
   redis.call('EXPIRE', set, session_ttl)
 end
 
--- A session not seen within max_gap can never earn again without a fresh
--- start: it no longer holds a place under the cap (crashed clients that never
--- sent "stopped" would otherwise lock the user out until the set expired).
-redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. fmt(now - max_gap))
-
+-- The cap. A session not seen within max_gap can never earn again without a
+-- fresh start, so it no longer holds a place (crashed clients that never sent
+-- "stopped" would otherwise lock the user out until the set expired).
 if not redis.call('ZSCORE', set, sid) and redis.call('ZCARD', set) >= max_sessions then
-  return {4, 0, 0, 0, 0}
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. fmt(now - max_gap))
+  if redis.call('ZCARD', set) >= max_sessions then
+    return {4, 0, 0, 0, 0}
+  end
 end
 
 local h = redis.call('HMGET', sess, 'up', 'down', 'seen', 'seeding')
@@ -172,6 +174,8 @@ if h[4] == '1' and left == 0 and elapsed > 0 and elapsed <= max_gap then
         end
       end
     end
+    -- Only a session seen before the mark needs it, and such a session can
+    -- earn only until seen + max_gap < mark + session_ttl: no refresh needed.
     redis.call('SET', cred, fmt(now), 'EX', session_ttl)
   end
 end
