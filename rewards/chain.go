@@ -52,7 +52,7 @@ type TxStatus struct {
 
 // Chain errors the outbox classifies with errors.Is.
 var (
-	ErrChainUnavailable = errors.New("chain node unavailable")       // retry later, same bytes
-	ErrChainRejected    = errors.New("chain rejected transaction")   // this tx will never land
+	ErrChainUnavailable = errors.New("chain node unavailable")      // retry later, same bytes
+	ErrChainRejected    = errors.New("chain rejected transaction")  // this tx will never land
 	ErrChainResources   = errors.New("hot wallet lacks energy/TRX") // pause payouts, alert
 )

@@ -105,7 +105,9 @@ func (c *bookChain) SolidifiedTime(context.Context) (time.Time, error) {
 
 type fixedAddresses map[string]string
 
-func (f fixedAddresses) PayoutAddress(_ context.Context, user string) (string, error) { return f[user], nil }
+func (f fixedAddresses) PayoutAddress(_ context.Context, user string) (string, error) {
+	return f[user], nil
+}
 
 func newTestPayer(t *testing.T, rdb redis.UniversalClient, chain Chain) *Payer {
 	t.Helper()
@@ -131,8 +133,8 @@ func TestPayoutHappyPath(t *testing.T) {
 	chain := newBookChain()
 	p := newTestPayer(t, rdb, chain)
 	credit(t, rdb, "alice", "123456789012345678901234567890") // beyond int64
-	credit(t, rdb, "bob", "99")                                 // below the minimum
-	credit(t, rdb, "carol", "1000")                             // no address
+	credit(t, rdb, "bob", "99")                               // below the minimum
+	credit(t, rdb, "carol", "1000")                           // no address
 
 	if err := p.Pass(ctx); err != nil {
 		t.Fatal(err)
