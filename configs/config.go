@@ -88,6 +88,7 @@ const (
 	EnvRedisPassword = "SEEDPAY_REDIS_PASSWORD"
 	EnvUDPKey        = "SEEDPAY_UDP_CONNECTION_KEY"
 	EnvLogLevel      = "SEEDPAY_LOG_LEVEL"
+	EnvAPIAddr       = "SEEDPAY_API_ADDR"
 )
 
 // Load reads the file at path, or the embedded dev default when path is "",
@@ -191,6 +192,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) {
 	set(EnvRedisPassword, &c.Redis.Password)
 	set(EnvUDPKey, &c.Tracker.UDPConnectionKey)
 	set(EnvLogLevel, &c.Log.Level)
+	set(EnvAPIAddr, &c.API.Addr)
 }
 
 // Validate returns every bad key at once, each named.

@@ -123,9 +123,9 @@ func TestParseKeepsDefaultsForUnsetKeys(t *testing.T) {
 
 func TestEnvOverrides(t *testing.T) {
 	cfg := Default()
-	env := map[string]string{EnvAdminToken: "t", EnvRedisAddr: "r:1", EnvRedisPassword: "p", EnvUDPKey: "k", EnvLogLevel: "warn"}
+	env := map[string]string{EnvAdminToken: "t", EnvRedisAddr: "r:1", EnvRedisPassword: "p", EnvUDPKey: "k", EnvLogLevel: "warn", EnvAPIAddr: ":7000"}
 	cfg.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if cfg.API.AdminToken != "t" || cfg.Redis.Addr != "r:1" || cfg.Redis.Password != "p" || cfg.Tracker.UDPConnectionKey != "k" || cfg.Log.Level != "warn" {
+	if cfg.API.AdminToken != "t" || cfg.Redis.Addr != "r:1" || cfg.Redis.Password != "p" || cfg.Tracker.UDPConnectionKey != "k" || cfg.Log.Level != "warn" || cfg.API.Addr != ":7000" {
 		t.Fatalf("%+v", cfg)
 	}
 }

@@ -131,6 +131,10 @@ type Payer struct {
 	pausedUntil time.Time
 	mu          sync.Mutex
 
+	// crashPoint, when set (tests only), is called between a chain action
+	// and the store that records it: the crash tests kill the process there.
+	crashPoint func(step string)
+
 	states       *prometheus.GaugeVec
 	chainErrors  *prometheus.CounterVec
 	confirmation prometheus.Histogram
@@ -317,6 +321,7 @@ func (p *Payer) step(ctx context.Context, cur *Payout) (*Payout, error) {
 		if err != nil {
 			return p.chainError(ctx, cur, "sign", err)
 		}
+		p.crash("signed-not-stored")
 		// Stored before any broadcast: from here the txid is known forever.
 		return p.transition(ctx, cur.ID, PayoutPending, false, func(x *Payout) {
 			x.State, x.Reason = PayoutSigned, ""
@@ -334,6 +339,7 @@ func (p *Payer) step(ctx context.Context, cur *Payout) (*Payout, error) {
 		if err != nil {
 			return nil, fmt.Errorf("payout %s: stored transaction: %w", cur.ID, err)
 		}
+		p.crash("stored-not-broadcast")
 		if err := p.chain.Broadcast(ctx, raw); err != nil {
 			if errors.Is(err, ErrChainRejected) {
 				// Refused now, but an earlier send may have landed, or it
@@ -342,6 +348,7 @@ func (p *Payer) step(ctx context.Context, cur *Payout) (*Payout, error) {
 			}
 			return p.chainError(ctx, cur, "broadcast", err)
 		}
+		p.crash("broadcast-not-stored")
 		return p.transition(ctx, cur.ID, PayoutSigned, false, func(x *Payout) { x.State, x.Reason = PayoutBroadcast, "" })
 	case PayoutBroadcast:
 		live := cur.live()
@@ -354,6 +361,7 @@ func (p *Payer) step(ctx context.Context, cur *Payout) (*Payout, error) {
 		}
 		switch st.State {
 		case TxConfirmed:
+			p.crash("confirmed-not-stored")
 			return p.confirm(ctx, cur, PayoutBroadcast)
 		case TxFailed:
 			p.chainErrors.WithLabelValues("failed_receipt").Inc()
@@ -467,6 +475,12 @@ func (p *Payer) chainError(ctx context.Context, cur *Payout, op string, err erro
 		return p.fail(ctx, cur, PayoutPending, reason)
 	}
 	return nil, fmt.Errorf("payout %s: %s: %w", cur.ID, op, err)
+}
+
+func (p *Payer) crash(step string) {
+	if p.crashPoint != nil {
+		p.crashPoint(step)
+	}
 }
 
 func (p *Payer) pause() {
