@@ -17,6 +17,7 @@ const pythonBin = "/usr/bin/python3"
 // ltEvent is one JSON line printed by testdata/ltclient.py.
 type ltEvent struct {
 	Ev        string  `json:"ev"`
+	T         float64 `json:"t"` // Unix time the line was printed
 	NumPeers  int     `json:"num_peers"`
 	URL       string  `json:"url"`
 	Msg       string  `json:"msg"`
@@ -41,15 +42,17 @@ func requireLibtorrent(t *testing.T) {
 	}
 }
 
-// startLT runs ltclient.py for one torrent, listening on listen (IP:port).
-func startLT(t *testing.T, name, torrent, savePath, listen string) *ltClient {
+// startLT runs ltclient.py for one torrent, listening on listen (IP:port);
+// extraArgs go to ltclient.py (e.g. "--set", "min_announce_interval=1").
+func startLT(t *testing.T, name, torrent, savePath, listen string, extraArgs ...string) *ltClient {
 	t.Helper()
 	script, err := filepath.Abs("testdata/ltclient.py")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ltClient{startProc(t, name, nil, pythonBin, "-u", script,
-		"--torrent", torrent, "--save-path", savePath, "--listen", listen, "--max-seconds", "300")}
+	argv := []string{pythonBin, "-u", script,
+		"--torrent", torrent, "--save-path", savePath, "--listen", listen, "--max-seconds", "300"}
+	return &ltClient{startProc(t, name, nil, append(argv, extraArgs...)...)}
 }
 
 // events parses every complete JSON line printed so far.

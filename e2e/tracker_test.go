@@ -27,8 +27,10 @@ type tracker struct {
 
 // startTracker runs `seedpay serve` in dev mode with its HTTP and UDP
 // frontends on host (same free port for both) and the admin API on
-// 127.0.0.1, and waits until /readyz answers 200.
-func startTracker(t *testing.T, host string) *tracker {
+// 127.0.0.1, and waits until /readyz answers 200. extraArgs go to `serve`
+// after the address flags (e.g. "--config", path; the flags still set the
+// addresses and SEEDPAY_ADMIN_TOKEN the token).
+func startTracker(t *testing.T, host string, extraArgs ...string) *tracker {
 	t.Helper()
 	port := freeTCPUDPPort(t, host)
 	tr := &tracker{
@@ -39,8 +41,8 @@ func startTracker(t *testing.T, host string) *tracker {
 		token:    randHex(t, 16),
 		client:   &http.Client{Timeout: 5 * time.Second},
 	}
-	tr.proc = startProc(t, "seedpay", []string{"SEEDPAY_ADMIN_TOKEN=" + tr.token},
-		seedpayBin, "serve", "--http", tr.httpAddr, "--udp", tr.udpAddr, "--api", tr.apiAddr)
+	argv := []string{seedpayBin, "serve", "--http", tr.httpAddr, "--udp", tr.udpAddr, "--api", tr.apiAddr}
+	tr.proc = startProc(t, "seedpay", []string{"SEEDPAY_ADMIN_TOKEN=" + tr.token}, append(argv, extraArgs...)...)
 	ready := waitFor(20*time.Second, 100*time.Millisecond, func() bool {
 		if tr.proc.exited() {
 			return false

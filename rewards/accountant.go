@@ -57,7 +57,7 @@ func (c Code) String() string {
 type Outcome struct {
 	Code    Code
 	Seconds int64 // seed seconds credited (to open epochs)
-	Sealed  int64 // seed seconds that fell in sealed epochs and were dropped
+	Sealed  int64 // seed seconds whose epoch was sealed: carried into the oldest open epoch (counted in Seconds), or dropped for a late event
 	Up      int64 // clamped upload delta (statistics only)
 	Down    int64 // clamped download delta (statistics only)
 }

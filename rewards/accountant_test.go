@@ -414,8 +414,8 @@ func TestEpochBoundarySplit(t *testing.T) {
 		wantSecs, wantSeal int64
 	}{
 		{"both open", acE, 100, 250, 350, 0},
-		{"E sealed", acE + 1, 0, 250, 250, 100},
-		{"both sealed", acE + 2, 0, 0, 0, 350},
+		{"E sealed: its seconds carry into E+1", acE + 1, 0, 350, 350, 100},
+		{"both sealed: a late event earns nothing", acE + 2, 0, 0, 0, 350},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -441,7 +441,7 @@ func TestEpochBoundarySplit(t *testing.T) {
 			if got, want := e.field(KeyUserEpoch("u1", acE+1), "up"), int64(4000); c.minOpen > acE+1 && got != 0 || c.minOpen <= acE+1 && got != want {
 				t.Fatalf("epoch E+1 up %d (min open %d)", got, c.minOpen)
 			}
-			// Sealed seconds are dropped, not deferred.
+			// Carried seconds are not credited a second time later.
 			out = e.account(c.minOpen, nil, acctEv("u1", 1, 1, b+300, 4000, 0, 0))
 			if out[0].Seconds+out[0].Sealed != 50 {
 				t.Fatalf("next interval %+v, want 50 s", out[0])

@@ -13,6 +13,13 @@ NAT-PMP off, and prints one JSON object per line on stdout:
   {"ev": "finished"}
   {"ev": "error", "msg": ...}
 
+Every line also carries "t", the Unix time (float seconds) it was printed.
+
+--set NAME=VALUE (repeatable) overrides one libtorrent setting, e.g.
+--set min_announce_interval=1 (libtorrent waits at least 300 s between
+announces otherwise, whatever interval the tracker asks for); VALUE is an
+integer, true/false, or a string.
+
 It runs until killed, or until --max-seconds elapsed (a safety net only;
 the test kills it first).
 """
@@ -25,6 +32,7 @@ import libtorrent as lt
 
 
 def emit(**kw):
+    kw["t"] = time.time()
     sys.stdout.write(json.dumps(kw, sort_keys=True) + "\n")
     sys.stdout.flush()
 
@@ -35,6 +43,8 @@ def main():
     ap.add_argument("--save-path", required=True)
     ap.add_argument("--listen", required=True, help="IP:PORT to listen on")
     ap.add_argument("--max-seconds", type=float, default=300)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a libtorrent setting (repeatable)")
     args = ap.parse_args()
 
     settings = {
@@ -55,6 +65,17 @@ def main():
         | lt.alert.category_t.tracker_notification
         | lt.alert.category_t.storage_notification,
     }
+    for kv in args.set:
+        name, sep, value = kv.partition("=")
+        if not sep or not name:
+            ap.error("--set wants NAME=VALUE, got %r" % kv)
+        if value in ("true", "false"):
+            settings[name] = value == "true"
+        else:
+            try:
+                settings[name] = int(value)
+            except ValueError:
+                settings[name] = value
     ses = lt.session(settings)
 
     info = lt.torrent_info(args.torrent)

@@ -39,7 +39,8 @@
 --        5 late (now < seen: an older event; nothing credited)
 --   credited_s  seed seconds credited to open epochs
 --   delta_up/delta_down  clamped byte deltas (statistics only)
---   sealed_s    seed seconds that fell in sealed epochs and were dropped
+--   sealed_s    seed seconds that fell in sealed epochs; they are carried into
+--               the oldest open epoch (dropped only when the event itself is late)
 -- Epoch hash fields: "seed_s", "pts:<pool>" (seed_s x weight), "up", "down".
 
 local MAXINT = 9007199254740991 -- 2^53 - 1
@@ -147,6 +148,16 @@ local d_down = math.min(downloaded - down, rate_cap, size)
 local touched = {}
 local credited, sealed = 0, 0
 
+local function credit(i, s)
+  redis.call('HINCRBY', KEYS[i], 'seed_s', fmt(s))
+  if weight > 0 then
+    for pool in string.gmatch(pools, '[^,]+') do
+      redis.call('HINCRBY', KEYS[i], 'pts:' .. pool, fmt(s * weight))
+    end
+  end
+  touched[i] = true
+end
+
 -- Seed time: a seeder at both ends of a gap no longer than max_gap. The
 -- interval starts at the later of seen and credited-until, so a user earns
 -- once per second on a torrent however many clients it runs.
@@ -161,18 +172,19 @@ if h[4] == '1' and left == 0 and elapsed > 0 and elapsed <= max_gap then
       if hi > lo then
         local s = hi - lo
         if e >= min_open then
-          redis.call('HINCRBY', KEYS[i], 'seed_s', fmt(s))
-          if weight > 0 then
-            for pool in string.gmatch(pools, '[^,]+') do
-              redis.call('HINCRBY', KEYS[i], 'pts:' .. pool, fmt(s * weight))
-            end
-          end
-          touched[i] = true
+          credit(i, s)
           credited = credited + s
         else
           sealed = sealed + s
         end
       end
+    end
+    -- Seconds whose epoch is already sealed (the gap straddled its grace)
+    -- are carried into the oldest open epoch instead of being lost.
+    local open_i = min_open - first + 4
+    if sealed > 0 and open_i >= 4 and open_i <= #KEYS then
+      credit(open_i, sealed)
+      credited = credited + sealed
     end
     -- Only a session seen before the mark needs it, and such a session can
     -- earn only until seen + max_gap < mark + session_ttl: no refresh needed.
