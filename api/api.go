@@ -78,6 +78,8 @@ type Deps struct {
 	Log *zap.Logger
 	// Ledger serves the reward routes; nil leaves them out.
 	Ledger *rewards.Ledger
+	// Addresses serves the payout-address routes; nil leaves them out.
+	Addresses *rewards.Addresses
 	// Payer serves the payout routes; nil leaves them out.
 	Payer *rewards.Payer
 }
@@ -137,6 +139,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 
 	if s.ledger != nil {
 		s.routeRewards(m)
+	}
+	if d.Addresses != nil {
+		s.routeAddresses(m, d.Addresses)
 	}
 	if s.payer != nil {
 		s.routePayouts(m)

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/seedpay/seedpay/chain"
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
 	"github.com/seedpay/seedpay/rewards"
@@ -36,6 +37,28 @@ type Config struct {
 	Registry  registry.CacheConfig `yaml:"registry"`
 	API       APIConfig            `yaml:"api"`
 	Rewards   rewards.Config       `yaml:"rewards"`
+	Chain     ChainConfig          `yaml:"chain"`
+	Payouts   PayoutsConfig        `yaml:"payouts"`
+}
+
+// ChainConfig says which TRON node pays and with which key.
+type ChainConfig struct {
+	// Simulated runs tronsim in the process with a freshly funded hot wallet:
+	// dev only, no real token moves.
+	Simulated    bool `yaml:"simulated"`
+	chain.Config `yaml:",inline"`
+	// HotKey locates the hot wallet's key (secrets come from the environment).
+	HotKey chain.KeyConfig `yaml:"hot_key"`
+}
+
+// PayoutsConfig turns balances into TRC-20 transfers.
+type PayoutsConfig struct {
+	Enabled             bool `yaml:"enabled"`
+	rewards.PayerConfig `yaml:",inline"`
+	// AcceptUnsafeLedger runs the payer even when the ledger Redis does not
+	// persist every write (appendonly yes + appendfsync always): a crash may
+	// then lose a stored step and pay twice. Logged as a warning at start.
+	AcceptUnsafeLedger bool `yaml:"accept_unsafe_ledger"`
 }
 
 // LogConfig selects zap's output.
@@ -78,6 +101,8 @@ func Default() Config {
 		Registry:  registry.CacheConfig{ReloadInterval: time.Minute, FlushInterval: 5 * time.Second},
 		API:       APIConfig{Addr: ":6970"},
 		Rewards:   rewards.DefaultConfig(),
+		Chain:     ChainConfig{Config: chain.DefaultConfig()},
+		Payouts:   PayoutsConfig{PayerConfig: rewards.DefaultPayerConfig()},
 	}
 }
 
@@ -89,6 +114,7 @@ const (
 	EnvUDPKey        = "SEEDPAY_UDP_CONNECTION_KEY"
 	EnvLogLevel      = "SEEDPAY_LOG_LEVEL"
 	EnvAPIAddr       = "SEEDPAY_API_ADDR"
+	EnvTronAPIKey    = "SEEDPAY_TRON_API_KEY"
 )
 
 // Load reads the file at path, or the embedded dev default when path is "",
@@ -148,12 +174,7 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path string) error {
 		return fmt.Errorf("%s (line %d): must be a mapping of keys", orRoot(path), n.Line)
 	}
 	fields := map[string]reflect.Value{}
-	for i := 0; i < v.NumField(); i++ {
-		tag := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
-		if tag != "" && tag != "-" {
-			fields[tag] = v.Field(i)
-		}
-	}
+	collectFields(v, fields)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key := n.Content[i].Value
 		fv, ok := fields[key]
@@ -165,6 +186,19 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path string) error {
 		}
 	}
 	return nil
+}
+
+// collectFields maps yaml keys to fields, descending into `,inline` structs.
+func collectFields(v reflect.Value, fields map[string]reflect.Value) {
+	for i := 0; i < v.NumField(); i++ {
+		parts := strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")
+		switch {
+		case len(parts) > 1 && parts[1] == "inline":
+			collectFields(v.Field(i), fields)
+		case parts[0] != "" && parts[0] != "-":
+			fields[parts[0]] = v.Field(i)
+		}
+	}
 }
 
 func join(path, key string) string {
@@ -193,6 +227,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) {
 	set(EnvUDPKey, &c.Tracker.UDPConnectionKey)
 	set(EnvLogLevel, &c.Log.Level)
 	set(EnvAPIAddr, &c.API.Addr)
+	set(EnvTronAPIKey, &c.Chain.APIKey)
 }
 
 // Validate returns every bad key at once, each named.
@@ -241,6 +276,19 @@ func (c Config) Validate() error {
 		}
 		if min := c.Tracker.AnnounceInterval + c.Tracker.AnnounceInterval/2; c.Rewards.Scoring.MaxGap < min {
 			bad("rewards.scoring.max_gap", "%s: must be at least 1.5 x tracker.announce_interval (%s), or ordinary seeders lose credit between announces", c.Rewards.Scoring.MaxGap, min)
+		}
+	}
+	if c.Payouts.Enabled {
+		if !c.Rewards.Enabled {
+			bad("payouts.enabled", "needs rewards.enabled: there is nothing to pay without accounting")
+		}
+		if err := c.Payouts.PayerConfig.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if !c.Chain.Simulated {
+			if err := c.Chain.Config.Validate(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if c.API.Addr == "" {

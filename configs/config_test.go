@@ -54,7 +54,10 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 			"http_write_timeout", "http_idle_timeout", "shutdown_timeout", "private", "client_whitelist",
 			"peer_lifetime", "gc_interval", "shard_count", "reload_interval", "flush_interval", "admin_token",
 			"enabled", "buffer_size", "rarity_exponent", "size_weight_min", "size_weight_max", "upload_rate", "max_gap",
-			"max_rate", "max_peers_per_torrent", "length", "grace", "retention", "id", "budget_per_epoch"} {
+			"max_rate", "max_peers_per_torrent", "length", "grace", "retention", "id", "budget_per_epoch",
+			"simulated", "network", "full_node", "solidity_node", "token", "token_decimals", "fee_limit", "expiration",
+			"call_timeout", "tls", "api_key", "hot_key", "keystore", "min_payout", "interval", "concurrency",
+			"resource_pause", "accept_unsafe_ledger"} {
 			if !strings.Contains(string(data), "  "+key+":") {
 				t.Errorf("%s does not document %s", file, key)
 			}
@@ -90,6 +93,10 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"grace below two flushes", "rewards:\n  flush_interval: 2s\n  epoch:\n    grace: 3s\n", "rewards.epoch.grace"},
 		{"max gap below announce interval", "tracker:\n  announce_interval: 30m\nrewards:\n  scoring:\n    max_gap: 31m\n", "rewards.scoring.max_gap"},
 		{"rarity", "rewards:\n  scoring:\n    rarity_exponent: -1\n", "rewards.scoring.rarity_exponent"},
+		{"min payout", "payouts:\n  enabled: true\n  min_payout: 'lots'\n", "payouts.min_payout"},
+		{"chain network", "payouts:\n  enabled: true\nchain:\n  network: moon\n", "chain.network"},
+		{"chain expiration", "payouts:\n  enabled: true\nchain:\n  expiration: 48h\n", "chain.expiration"},
+		{"unknown chain key", "chain:\n  ful_node: x\n", "chain.ful_node (line 2): unknown key"},
 		{"unknown rewards key", "rewards:\n  epoch:\n    lenght: 1h\n", "rewards.epoch.lenght (line 3): unknown key"},
 	}
 	for _, tt := range tests {

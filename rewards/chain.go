@@ -53,6 +53,6 @@ type TxStatus struct {
 // Chain errors the outbox classifies with errors.Is.
 var (
 	ErrChainUnavailable = errors.New("chain node unavailable")      // retry later, same bytes
-	ErrChainRejected    = errors.New("chain rejected transaction")  // this tx will never land
+	ErrChainRejected    = errors.New("chain rejected transaction")  // this node refused these bytes: look the txid up before deciding
 	ErrChainResources   = errors.New("hot wallet lacks energy/TRX") // pause payouts, alert
 )

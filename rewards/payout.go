@@ -391,8 +391,16 @@ func (p *Payer) settleUnsent(ctx context.Context, cur *Payout, live *PayoutTx, c
 	} else if dead {
 		return p.markDead(ctx, cur, PayoutSigned, live.TxID)
 	}
+	// One node refusing these bytes now does not prove no other node holds
+	// them: failing (and crediting back) here could pay twice. The payout
+	// stays signed, with the reason visible, until the transaction expires
+	// unseen; then it is re-signed.
 	p.chainErrors.WithLabelValues("rejected").Inc()
-	return p.fail(ctx, cur, PayoutSigned, "broadcast refused: "+cause.Error())
+	reason := "broadcast refused, waiting for expiry: " + cause.Error()
+	if cur.Reason != reason {
+		_, _ = p.transition(ctx, cur.ID, PayoutSigned, false, func(x *Payout) { x.Reason = reason })
+	}
+	return nil, nil
 }
 
 // unknown handles a broadcast transaction that no node knows.
@@ -476,6 +484,12 @@ func (p *Payer) chainError(ctx context.Context, cur *Payout, op string, err erro
 	}
 	return nil, fmt.Errorf("payout %s: %s: %w", cur.ID, op, err)
 }
+
+// SetCrashPoint installs f to be called between each chain action and the
+// store that records it (steps: signed-not-stored, stored-not-broadcast,
+// broadcast-not-stored, confirmed-not-stored). Only crash tests use it: they
+// kill the process there and check that the next run repairs everything.
+func (p *Payer) SetCrashPoint(f func(step string)) { p.crashPoint = f }
 
 func (p *Payer) crash(step string) {
 	if p.crashPoint != nil {

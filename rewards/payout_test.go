@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,5 +282,35 @@ func TestCheckDurableLedger(t *testing.T) {
 	safe := redistest.Start(t, redistest.Option{"--appendonly", "yes", "--appendfsync", "always"}).Client(t)
 	if err := CheckDurableLedger(ctx, safe); err != nil {
 		t.Fatalf("durable redis refused: %v", err)
+	}
+}
+
+func TestRejectedBroadcastWaitsForExpiryNotFailure(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	chain := newBookChain()
+	chain.sendErr = fmt.Errorf("SIGERROR: %w", ErrChainRejected)
+	p := newTestPayer(t, rdb, chain)
+	credit(t, rdb, "alice", "900")
+	_ = p.Pass(ctx)
+	list, _ := Payouts(ctx, rdb, "", "alice", 1)
+	po := list[0]
+	// Refused by this node, but it might sit in another: no credit back.
+	if po.State != PayoutSigned || len(po.Txs) != 1 || !strings.Contains(po.Reason, "waiting for expiry") {
+		t.Fatalf("after a refused broadcast: %+v", po)
+	}
+	if bal, _ := rdb.Get(ctx, KeyBalance("alice")).Result(); bal != "0" {
+		t.Fatalf("credited back before expiry: balance %s", bal)
+	}
+	// Expired unseen: that txid is dead and a new one is signed and sent.
+	chain.mu.Lock()
+	chain.solid = chain.exp[po.Txs[0].TxID].Add(time.Second)
+	chain.now = chain.solid
+	chain.sendErr = nil
+	chain.mu.Unlock()
+	_ = p.Pass(ctx)
+	got, _ := LoadPayout(ctx, rdb, po.ID)
+	if got.State != PayoutBroadcast || len(got.Txs) != 2 || !got.Txs[0].Dead {
+		t.Fatalf("after expiry: %+v", got)
 	}
 }

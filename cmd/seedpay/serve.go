@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/seedpay/seedpay/api"
+	"github.com/seedpay/seedpay/chain"
 	"github.com/seedpay/seedpay/configs"
 	"github.com/seedpay/seedpay/middleware/account"
 	"github.com/seedpay/seedpay/middleware/auth"
@@ -139,6 +140,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		return fmt.Errorf("access: %w", err)
 	}
 	postHooks := []middleware.Hook{swarm.NewCompletionCounter(cache)}
+	addresses := rewards.NewAddresses(rdb, chain.TIP191{})
 	var (
 		accountHook *account.Hook
 		settler     *rewards.Settler
@@ -157,10 +159,19 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 			return fmt.Errorf("rewards: %w", err)
 		}
 		postHooks = append(postHooks, accountHook)
-		if settler, err = rewards.NewSettler(rdb, cfg.Rewards, nil, reg, log.Named("settler")); err != nil {
+		if settler, err = rewards.NewSettler(rdb, cfg.Rewards, addresses, reg, log.Named("settler")); err != nil {
 			return fmt.Errorf("rewards: %w", err)
 		}
 		ledger = rewards.NewLedger(rdb, cfg.Rewards)
+	}
+	var payer *rewards.Payer
+	if cfg.Payouts.Enabled {
+		stopChain, p, err := startPayer(ctx, cfg, rdb, addresses, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopChain()
+		payer = p
 	}
 	logic := middleware.NewLogic(middleware.ResponseConfig{
 		AnnounceInterval:    cfg.Tracker.AnnounceInterval,
@@ -187,12 +198,14 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 	}
 
 	apiSrv, err := api.New(api.Config{AdminToken: cfg.API.AdminToken}, api.Deps{
-		Store:    store,
-		Cache:    cache,
-		Swarms:   peers,
-		Gatherer: prometheus.Gatherers{reg, prometheus.DefaultGatherer},
-		Log:      log,
-		Ledger:   ledger,
+		Store:     store,
+		Cache:     cache,
+		Swarms:    peers,
+		Gatherer:  prometheus.Gatherers{reg, prometheus.DefaultGatherer},
+		Log:       log,
+		Ledger:    ledger,
+		Payer:     payer,
+		Addresses: addresses,
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -207,8 +220,12 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
-	parts := 3 // tracker, api, registry follower (+ accounting flusher, settler)
-	errc := make(chan error, 5)
+	parts := 3 // tracker, api, registry follower (+ accounting flusher, settler, payer)
+	errc := make(chan error, 6)
+	if payer != nil {
+		parts++
+		go func() { errc <- payer.Run(ctx) }()
+	}
 	if accountHook != nil {
 		parts += 2
 		// The flusher outlives the frontends by its final flush: it stops
