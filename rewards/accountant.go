@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -121,6 +122,8 @@ type call struct {
 	idx  int
 	keys []string
 	args []any
+	ips  string // KeyTorrentIPs of this announce, "" without an address
+	ip   string
 }
 
 // Account applies events in order with one pipelined batch: first the users
@@ -166,6 +169,14 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 		}
 		pipe = a.rdb.Pipeline()
 		sadds = nil
+	}
+	// Where each user announced a torrent from, per epoch: receipt checks
+	// refuse upload between two users who share an address.
+	for _, c := range calls {
+		if c.ips != "" {
+			pipe.SAdd(ctx, c.ips, c.ip)
+			pipe.Expire(ctx, c.ips, time.Duration(a.epochTTL)*time.Second)
+		}
 	}
 	cmds := make([]*redis.Cmd, len(calls))
 	for j, c := range calls {
@@ -285,7 +296,11 @@ func (a *Accountant) prepare(i int, ev *Event, minOpen int64, pools func([20]byt
 		a.epochTTL,                               // 16 epoch_ttl_s
 		poolArg,                                  // 17 pools
 	}
-	return call{idx: i, keys: keys, args: args}, nil
+	c := call{idx: i, keys: keys, args: args}
+	if ip := netip.AddrFrom16(ev.IP).Unmap(); ev.IP != ([16]byte{}) && nowEpoch >= minOpen {
+		c.ips, c.ip = KeyTorrentIPs(ev.User, ih, nowEpoch), ip.String()
+	}
+	return c, nil
 }
 
 func parseOutcome(cmd *redis.Cmd) (Outcome, error) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -667,4 +669,26 @@ func BenchmarkAccount(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+}
+
+func TestAnnounceAddressesRecorded(t *testing.T) {
+	e := newAcctEnv(t)
+	a := acctEv("u1", 1, 1, acT0+10, 0, 0, 0)
+	a.IP = netip.MustParseAddr("10.1.2.3").As16()
+	b := acctEv("u1", 1, 2, acT0+20, 0, 0, 0)
+	b.IP = netip.MustParseAddr("2001:db8::7").As16()
+	noIP := acctEv("u1", 1, 3, acT0+30, 0, 0, 0)
+	e.seq(a, b, noIP)
+	key := KeyTorrentIPs("u1", acctTorHex(1), acE)
+	got, err := e.rdb.SMembers(context.Background(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"10.1.2.3", "2001:db8::7"}) {
+		t.Fatalf("addresses %v, want the IPv4 one unmapped and the IPv6 one", got)
+	}
+	if ttl := e.rdb.TTL(context.Background(), key).Val(); ttl <= 0 {
+		t.Fatalf("address set has no TTL (%v)", ttl)
+	}
 }

@@ -12,5 +12,6 @@ type Event struct {
 	Downloaded uint64   // cumulative, as reported
 	Left       uint64   // bytes left; 0 = seeding
 	Stopped    bool     // the "stopped" event: the session ends here
+	IP         [16]byte // the announcing address (IPv4 as ::ffff:a.b.c.d); zero: unknown
 	Time       int64    // Unix seconds of the announce, by the tracker's clock
 }

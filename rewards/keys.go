@@ -29,6 +29,12 @@ func KeyUserEpoch(user string, epoch int64) string {
 	return "sp:{u:" + user + "}:e:" + strconv.FormatInt(epoch, 10)
 }
 
+// KeyTorrentIPs is the set of addresses a user announced a torrent from in
+// an epoch (receipt checks refuse upload between users sharing one).
+func KeyTorrentIPs(user, infoHashHex string, epoch int64) string {
+	return "sp:{u:" + user + "}:ip:" + infoHashHex + ":" + strconv.FormatInt(epoch, 10)
+}
+
 // KeyBalance is a user's unpaid balance in token base units (decimal string).
 func KeyBalance(user string) string { return "sp:{u:" + user + "}:bal" }
 

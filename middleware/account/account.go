@@ -6,6 +6,7 @@ package account
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"runtime"
 	"sync"
 	"time"
@@ -130,6 +131,7 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 		Downloaded: req.Downloaded,
 		Left:       req.Left,
 		Stopped:    req.Event == bittorrent.Stopped,
+		IP:         ip16(req.IP.IP),
 		Time:       h.now().Unix(),
 	})
 	s.mu.Unlock()
@@ -193,3 +195,10 @@ func (h *Hook) Flush(ctx context.Context, spare, batch *[]rewards.Event) {
 }
 
 func maxProcs() int { return runtime.GOMAXPROCS(0) }
+
+func ip16(ip net.IP) (out [16]byte) {
+	if v := ip.To16(); v != nil {
+		copy(out[:], v)
+	}
+	return out
+}
