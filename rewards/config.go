@@ -60,6 +60,8 @@ type Config struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// BufferSize is the events buffered per CPU before drops are counted.
 	BufferSize int `yaml:"buffer_size"`
+	// Receipts bounds what signed upload receipts earn.
+	Receipts ReceiptConfig `yaml:"receipts"`
 }
 
 // DefaultConfig is the production default for an announce interval of 30m.
@@ -79,6 +81,7 @@ func DefaultConfig() Config {
 		Global:        PoolConfig{ID: GlobalPool, BudgetPerEpoch: "0"},
 		FlushInterval: time.Second,
 		BufferSize:    8192,
+		Receipts:      DefaultReceiptConfig(),
 	}
 }
 
@@ -140,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.BufferSize < 16 || c.BufferSize > 1<<22 {
 		bad("buffer_size", "%d: must be 16..4194304", c.BufferSize)
+	}
+	if err := c.Receipts.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
