@@ -57,7 +57,8 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 			"max_rate", "max_peers_per_torrent", "length", "grace", "retention", "id", "budget_per_epoch",
 			"simulated", "network", "full_node", "solidity_node", "token", "token_decimals", "fee_limit", "expiration",
 			"call_timeout", "tls", "api_key", "hot_key", "keystore", "min_payout", "interval", "concurrency",
-			"resource_pause", "accept_unsafe_ledger"} {
+			"resource_pause", "accept_unsafe_ledger", "receipts", "max_redownload", "pair_epoch_cap",
+			"uploader_epoch_cap", "max_skew", "max_batch"} {
 			if !strings.Contains(string(data), "  "+key+":") {
 				t.Errorf("%s does not document %s", file, key)
 			}
@@ -97,6 +98,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"chain network", "payouts:\n  enabled: true\nchain:\n  network: moon\n", "chain.network"},
 		{"chain expiration", "payouts:\n  enabled: true\nchain:\n  expiration: 48h\n", "chain.expiration"},
 		{"unknown chain key", "chain:\n  ful_node: x\n", "chain.ful_node (line 2): unknown key"},
+		{"receipt pair cap", "rewards:\n  receipts:\n    pair_epoch_cap: 0\n", "rewards.receipts.pair_epoch_cap"},
 		{"unknown rewards key", "rewards:\n  epoch:\n    lenght: 1h\n", "rewards.epoch.lenght (line 3): unknown key"},
 	}
 	for _, tt := range tests {
