@@ -82,6 +82,8 @@ type Deps struct {
 	Addresses *rewards.Addresses
 	// Payer serves the payout routes; nil leaves them out.
 	Payer *rewards.Payer
+	// ReceiptKeys serves receipt-key registration and receipt stats; nil leaves them out.
+	ReceiptKeys *rewards.ReceiptKeys
 }
 
 // Server is the admin API. It is safe for concurrent use.
@@ -145,6 +147,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if s.payer != nil {
 		s.routePayouts(m)
+	}
+	if d.ReceiptKeys != nil {
+		s.routeReceipts(m, d.ReceiptKeys)
 	}
 
 	m.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{

@@ -88,6 +88,10 @@ const (
 
 var receiptReasons = map[int64]string{2: ReasonNotAnnounced, 3: ReasonSharedIP, 4: ReasonNotMonotonic, 5: ReasonCapped}
 
+// KeyReceiptStats is the Redis hash counting receipts by outcome (accepted,
+// each rejection reason, credited_bytes), shared by all tracker instances.
+const KeyReceiptStats = "sp:receipts:stats"
+
 // ReceiptOutcome says what one receipt earned: Reason is "" when it was
 // credited (possibly partly, when a cap bound).
 type ReceiptOutcome struct {

@@ -23,6 +23,7 @@ var errMissingPasskey = bittorrent.ClientError("missing passkey: use your person
 // failure, post hooks run after the response is flushed, no goroutine per
 // request).
 type httpFrontend struct {
+	mux     *http.ServeMux
 	logic   frontend.TrackerLogic
 	opts    httpfront.ParseOptions
 	metrics *Metrics
@@ -49,6 +50,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 	mux.HandleFunc("GET /scrape/{passkey}", f.scrape)
 	mux.HandleFunc("GET /announce", f.announce)
 	mux.HandleFunc("GET /scrape", f.scrape)
+	f.mux = mux
 	f.srv = &http.Server{
 		Handler:           mux,
 		ReadTimeout:       cfg.HTTPReadTimeout,

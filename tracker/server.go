@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 
 	"github.com/chihaya/chihaya/frontend"
 	"go.uber.org/zap"
@@ -40,6 +41,14 @@ func New(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) (
 		s.udp = u
 	}
 	return s, nil
+}
+
+// HandleHTTP adds a route to the HTTP tracker's port (e.g. receipt intake),
+// before Serve. It does nothing when HTTP is disabled.
+func (s *Server) HandleHTTP(pattern string, h http.Handler) {
+	if s.http != nil {
+		s.http.mux.Handle(pattern, h)
+	}
 }
 
 // Listen binds the configured sockets.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/seedpay/seedpay/configs"
 	"github.com/seedpay/seedpay/middleware/account"
 	"github.com/seedpay/seedpay/middleware/auth"
+	receiptsmw "github.com/seedpay/seedpay/middleware/receipts"
 	"github.com/seedpay/seedpay/middleware/registry"
 	"github.com/seedpay/seedpay/middleware/swarm"
 	"github.com/seedpay/seedpay/rewards"
@@ -193,19 +195,34 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 	if err != nil {
 		return err
 	}
+	var receiptKeys *rewards.ReceiptKeys
+	if cfg.Rewards.Enabled {
+		receiptKeys = rewards.NewReceiptKeys(rdb)
+		receiptLedger, err := rewards.NewReceiptLedger(rdb, cfg.Rewards)
+		if err != nil {
+			return fmt.Errorf("rewards: %w", err)
+		}
+		intake, err := receiptsmw.New(cache, peers, receiptKeys, receiptLedger, rdb, cfg.Rewards.Receipts, runtime.GOMAXPROCS(0), reg, log.Named("receipts"))
+		if err != nil {
+			return fmt.Errorf("receipts: %w", err)
+		}
+		srv.HandleHTTP("POST /receipts/{passkey}", intake)
+		srv.HandleHTTP("POST /keys/{passkey}", receiptsmw.NewKeyRegistration(cache, receiptKeys, log.Named("receipts")))
+	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 
 	apiSrv, err := api.New(api.Config{AdminToken: cfg.API.AdminToken}, api.Deps{
-		Store:     store,
-		Cache:     cache,
-		Swarms:    peers,
-		Gatherer:  prometheus.Gatherers{reg, prometheus.DefaultGatherer},
-		Log:       log,
-		Ledger:    ledger,
-		Payer:     payer,
-		Addresses: addresses,
+		Store:       store,
+		Cache:       cache,
+		Swarms:      peers,
+		Gatherer:    prometheus.Gatherers{reg, prometheus.DefaultGatherer},
+		Log:         log,
+		Ledger:      ledger,
+		Payer:       payer,
+		Addresses:   addresses,
+		ReceiptKeys: receiptKeys,
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
