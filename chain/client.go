@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/fbsobreira/gotron-sdk/pkg/address"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/api"
@@ -200,7 +199,7 @@ func (c *Client) SignTransfer(ctx context.Context, to string, amount *big.Int) (
 		return rewards.SignedTx{}, fmt.Errorf("chain: signer produced %d signatures, want 1", len(signed.Signature))
 	}
 	// The signer must have signed these raw bytes with the hot key.
-	if who, err := recoverSigner(id[:], signed.Signature[0]); err != nil || !bytes.Equal(who, c.hot) {
+	if who, err := recoverDigestSigner(id[:], signed.Signature[0]); err != nil || !bytes.Equal(who, c.hot) {
 		return rewards.SignedTx{}, errors.New("chain: the signature does not recover to the hot wallet address")
 	}
 	out, err := proto.Marshal(signed)
@@ -559,20 +558,4 @@ func rawID(raw *core.TransactionRaw) []byte {
 	}
 	h := sha256.Sum256(b)
 	return h[:]
-}
-
-// recoverSigner is the TRON address that made a 65-byte signature over id.
-func recoverSigner(id, sig []byte) (address.Address, error) {
-	if len(sig) != 65 {
-		return nil, fmt.Errorf("signature is %d bytes", len(sig))
-	}
-	s := append([]byte(nil), sig...)
-	if s[64] >= 27 {
-		s[64] -= 27
-	}
-	pub, err := crypto.SigToPub(id, s)
-	if err != nil {
-		return nil, err
-	}
-	return address.PubkeyToAddress(*pub), nil
 }

@@ -165,7 +165,7 @@ func TestSignedTransaction(t *testing.T) {
 	if len(tx.Signature) != 1 {
 		t.Fatalf("%d signatures", len(tx.Signature))
 	}
-	who, err := recoverSigner(rawID(raw), tx.Signature[0])
+	who, err := recoverDigestSigner(rawID(raw), tx.Signature[0])
 	if err != nil || who.String() != f.hot {
 		t.Errorf("signed by %v (%v), want %s", who, err, f.hot)
 	}

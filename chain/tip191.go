@@ -155,6 +155,12 @@ func isHex(c byte) bool {
 // accepts them too); the challenge they sign is one-time, so malleability
 // gains nothing.
 func RecoverAddress(msg, sig []byte) (address.Address, error) {
+	return recoverDigestSigner(HashMessage(msg), sig)
+}
+
+// recoverDigestSigner is the address whose key made sig (65 bytes, V 0/1 or
+// 27/28) over a 32-byte digest: a TIP-191 hash or a transaction id.
+func recoverDigestSigner(digest, sig []byte) (address.Address, error) {
 	if len(sig) != SignatureLen {
 		return nil, fmt.Errorf("%w: want %d bytes, got %d", ErrBadSignature, SignatureLen, len(sig))
 	}
@@ -174,7 +180,7 @@ func RecoverAddress(msg, sig []byte) (address.Address, error) {
 	if !crypto.ValidateSignatureValues(v, r, s, false) {
 		return nil, fmt.Errorf("%w: R or S out of range", ErrBadSignature)
 	}
-	pub, err := crypto.SigToPub(HashMessage(msg), norm)
+	pub, err := crypto.SigToPub(digest, norm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: no public key recoverable from it", ErrBadSignature)
 	}
