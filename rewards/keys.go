@@ -1,6 +1,9 @@
 package rewards
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Redis keys. Everything about one user lives in the hash slot {u:<id>}, so
 // account.lua touches one slot per call (Redis Cluster ready); everything
@@ -63,3 +66,14 @@ const (
 	KeySettleFence = "sp:settle:fence" // INCR source of fencing tokens
 	KeyFirstEpoch  = "sp:settle:first" // the first epoch this ledger accounts
 )
+
+// poolPoints picks the "pts:<pool>" fields of a user's epoch hash, by pool.
+func poolPoints(h map[string]string) map[string]string {
+	out := map[string]string{}
+	for f, v := range h {
+		if pool, ok := strings.CutPrefix(f, "pts:"); ok {
+			out[pool] = v
+		}
+	}
+	return out
+}

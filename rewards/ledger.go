@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -91,11 +90,9 @@ func (l *Ledger) Epoch(ctx context.Context, n int64, withUsers bool) (EpochView,
 	}
 	total := new(big.Int)
 	for _, h := range hashes {
-		for f, val := range h {
-			if strings.HasPrefix(f, "pts:") {
-				if p, ok := new(big.Int).SetString(val, 10); ok {
-					total.Add(total, p)
-				}
+		for _, val := range poolPoints(h) {
+			if p, ok := new(big.Int).SetString(val, 10); ok {
+				total.Add(total, p)
 			}
 		}
 	}
@@ -209,13 +206,8 @@ func (l *Ledger) UserRewards(ctx context.Context, user string) (UserRewards, err
 		if len(h) == 0 && !credited {
 			continue
 		}
-		e := UserEpoch{Epoch: n, Points: map[string]string{}, Credit: "0"}
+		e := UserEpoch{Epoch: n, Points: poolPoints(h), Credit: "0"}
 		e.SeedSeconds, _ = strconv.ParseInt(h["seed_s"], 10, 64)
-		for f, v := range h {
-			if pool, ok := strings.CutPrefix(f, "pts:"); ok {
-				e.Points[pool] = v
-			}
-		}
 		if credited {
 			e.Credit = credit
 		}

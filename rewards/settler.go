@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -293,12 +292,7 @@ func (s *Settler) Compute(ctx context.Context, n int64) (*Record, error) {
 	amounts := make(map[string]*big.Int, len(users))
 	for i, u := range users {
 		secs, _ := strconv.ParseInt(hashes[i]["seed_s"], 10, 64)
-		line := &UserRecord{User: u, SeedSeconds: secs, Points: map[string]string{}}
-		for f, v := range hashes[i] {
-			if pool, ok := strings.CutPrefix(f, "pts:"); ok {
-				line.Points[pool] = v
-			}
-		}
+		line := &UserRecord{User: u, SeedSeconds: secs, Points: poolPoints(hashes[i])}
 		lines[u] = line
 		amounts[u] = new(big.Int)
 	}
