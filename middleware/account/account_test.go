@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -202,3 +203,18 @@ func BenchmarkHookEnqueue(b *testing.B) {
 type discardSink struct{}
 
 func (discardSink) Account(context.Context, []rewards.Event) error { return nil }
+
+func TestShardsSpreadDecimalPeerIDs(t *testing.T) {
+	const shards = 8
+	counts := make([]int, shards)
+	for i := range 8000 {
+		var id bittorrent.PeerID
+		copy(id[:], fmt.Sprintf("-qB4500-%012d", i)) // byte 16 is always '0'
+		counts[shardOf(id)%shards]++
+	}
+	for s, n := range counts {
+		if n < 700 || n > 1300 {
+			t.Fatalf("shard %d holds %d of 8000 (counts %v): announces pile into few buffers and get dropped", s, n, counts)
+		}
+	}
+}

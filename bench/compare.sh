@@ -1,0 +1,498 @@
+#!/usr/bin/env bash
+# Side-by-side tracker benchmark: opentracker (Debian), upstream chihaya
+# (built from the module proxy into a temp dir) and seedpay with rewards
+# accounting off and on, under the same UDP load (bench/udpload) and HTTP load
+# (wrk + bench/wrk/announce.lua), first pinned (tracker and its Redis on CPU 0,
+# load on CPU 1), then unpinned. Then a "1M peers" step (pinned): a fresh
+# tracker is filled with ~1M distinct peers over UDP and its RSS read.
+# Prints ONE markdown table (every figure also as a ratio to opentracker in
+# the same run) and the details behind it.
+#
+#   bench/compare.sh             # ~10 s per measurement, about 7 minutes
+#   bench/compare.sh --quick     # ~2 s per measurement, 100k-peer fill: a smoke test
+#
+# Options / environment:
+#   --quick                 2 s per measurement, fill 100 peers/torrent instead of 1000
+#   --duration N            seconds per measurement (env BENCH_DURATION; default 10, max 60)
+#   --no-1m                 skip the 1M-peers step
+#   --trackers "A B"        subset of: opentracker chihaya seedpay-off seedpay-on (env BENCH_TRACKERS)
+#   --keep                  keep the work dir (logs, configs) instead of deleting it
+# Everything runs on loopback; every process started here is killed on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CHIHAYA_MOD=github.com/chihaya/chihaya
+CHIHAYA_VERSION=v1.0.1-0.20230615203145-2f794401e44a
+
+DURATION=${BENCH_DURATION:-}
+TRACKERS=${BENCH_TRACKERS:-"opentracker chihaya seedpay-off seedpay-on"}
+QUICK=0
+DO_1M=1
+KEEP=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --duration) DURATION=${2:?--duration needs seconds}; shift ;;
+    --duration=*) DURATION=${1#*=} ;;
+    --no-1m) DO_1M=0 ;;
+    --trackers) TRACKERS=${2:?}; shift ;;
+    --trackers=*) TRACKERS=${1#*=} ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$DURATION" ]; then
+  if [ $QUICK = 1 ]; then DURATION=2; else DURATION=10; fi
+fi
+case $DURATION in ''|*[!0-9]*) echo "compare.sh: duration must be whole seconds" >&2; exit 2 ;; esac
+[ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] || { echo "compare.sh: duration must be 1..60 s" >&2; exit 2; }
+for t in $TRACKERS; do
+  case $t in opentracker|chihaya|seedpay-off|seedpay-on) ;; *) echo "compare.sh: unknown tracker $t" >&2; exit 2 ;; esac
+done
+
+# The load: the same population and mix for every tracker.
+TORRENTS=1000            # info hashes (udpload -print-hashes)
+PEERS=100                # peers per torrent in the throughput runs: 100k peers, filled before measuring
+FILL_PEERS=1000          # peers per torrent in the 1M step: 1,000,000 peers
+[ $QUICK = 1 ] && FILL_PEERS=100
+FILL_MAX=120             # seconds a fill may take at most
+SOCKETS=64               # udpload sockets ...
+WINDOW=2                 # ... x requests in flight each: 128, below a tracker socket's default receive buffer
+WRK_THREADS=2
+WRK_CONNS=50
+NUMWANT=30
+
+START_TIME=$(date +%s)
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+WORK=$(mktemp -d /tmp/seedpay-bench.XXXXXX)
+LOGS=$WORK/logs
+mkdir -p "$LOGS"
+PIDS=()
+
+log() { printf '%s [%3ds] %s\n' "$(date +%H:%M:%S)" $(( $(date +%s) - START_TIME )) "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+stop_pid() { # pid: TERM, up to 10 s, then KILL
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if [ $KEEP = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# start_bg LOGNAME CMD...: run in the background, remember the pid in LAST_PID.
+start_bg() {
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+free_port() { # a port free for both TCP and UDP on loopback, below the ephemeral range
+  local p i lo
+  lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  for i in $(seq 200); do
+    p=$(( 10000 + RANDOM % (lo - 10000) ))
+    if ! ss -Htuan 2>/dev/null | awk '{print $5}' | grep -q ":$p\$"; then echo "$p"; return; fi
+  done
+  die "no free port"
+}
+
+wait_tcp() { # port: up to 15 s
+  local i
+  for i in $(seq 150); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+cpu_ticks() { # utime+stime of a pid, in clock ticks
+  awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK)
+
+kv() { # FILE KEY: the value of KEY on the last RESULT line
+  awk -v k="$2" '/^RESULT /{for (i = 2; i <= NF; i++) {split($i, a, "="); if (a[1] == k) v = a[2]}} END {print (v == "" ? "" : v)}' "$1" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- install
+install_missing() {
+  local need=() c
+  command -v opentracker >/dev/null || need+=(opentracker)
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v redis-server >/dev/null || need+=(redis-server)
+  command -v curl >/dev/null || need+=(curl)
+  command -v taskset >/dev/null || need+=(util-linux)
+  command -v ss >/dev/null || need+=(iproute2)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  for c in opentracker wrk redis-server curl taskset ss go; do
+    command -v "$c" >/dev/null || die "$c is missing"
+  done
+}
+
+build() {
+  log "building seedpay and udpload"
+  (cd "$ROOT" && go build -o "$WORK/seedpay" ./cmd/seedpay && go build -o "$WORK/udpload" ./bench/udpload) \
+    || die "build failed"
+  log "building upstream chihaya $CHIHAYA_VERSION in a throwaway module"
+  local mod=$WORK/chihaya-build
+  mkdir -p "$mod"
+  (
+    cd "$mod"
+    export GOFLAGS=-mod=mod
+    go mod init seedpay-bench/chihaya >/dev/null 2>&1
+    printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/chihaya"\n' "$CHIHAYA_MOD" >tools.go
+    go get "$CHIHAYA_MOD@$CHIHAYA_VERSION" && go mod tidy && go build -o "$WORK/chihaya" "$CHIHAYA_MOD/cmd/chihaya"
+  ) >"$LOGS/chihaya-build.log" 2>&1 || { tail -20 "$LOGS/chihaya-build.log" >&2; die "chihaya build failed"; }
+  "$WORK/udpload" -print-hashes -torrents $TORRENTS >"$WORK/hashes.txt"
+}
+
+# ---------------------------------------------------------------- trackers
+# start_TRACKER sets: TPID (tracker pid), XPID (its Redis or ""), UDP_ADDR,
+# HTTP_URL, HTTP_PATH, PASSKEY, API (seedpay's admin API or "").
+start_opentracker() {
+  local dir=$WORK/opentracker port
+  mkdir -p "$dir"
+  cp "$WORK/hashes.txt" "$dir/whitelist"   # format: one hex info hash a line
+  chmod 755 "$dir"; chmod 644 "$dir/whitelist"
+  port=$(free_port)
+  # It refuses to run as root: -d chroots into dir and drops to nobody; the
+  # whitelist path is then relative to dir.
+  start_bg "opentracker-$RUN" "${PIN_T[@]}" opentracker -i 127.0.0.1 -p "$port" -P "$port" -d "$dir" -w whitelist
+  TPID=$LAST_PID XPID="" UDP_ADDR=127.0.0.1:$port HTTP_URL=http://127.0.0.1:$port HTTP_PATH=/announce PASSKEY="" API=""
+  wait_tcp "$port" || { tail "$LOGS/opentracker-$RUN.log" >&2; die "opentracker did not start"; }
+}
+
+start_chihaya() {
+  local port mport cfg=$WORK/chihaya-$RUN.yaml
+  port=$(free_port); mport=$(free_port)
+  cat >"$cfg" <<EOF
+# Like chihaya's dist/example_config.yaml: memory storage, no hooks, HTTP and
+# UDP on loopback. Keep-alive on (seedpay keeps connections too); the UDP
+# clock skew is BEP 15's 2 minutes.
+chihaya:
+  announce_interval: 30m
+  min_announce_interval: 15m
+  metrics_addr: "127.0.0.1:$mport"
+  http:
+    addr: "127.0.0.1:$port"
+    https_addr: ""
+    read_timeout: 5s
+    write_timeout: 5s
+    enable_keepalive: true
+    idle_timeout: 60s
+    enable_request_timing: false
+    announce_routes: ["/announce"]
+    scrape_routes: ["/scrape"]
+    allow_ip_spoofing: false
+    real_ip_header: ""
+    max_numwant: 100
+    default_numwant: 50
+    max_scrape_infohashes: 50
+  udp:
+    addr: "127.0.0.1:$port"
+    max_clock_skew: 2m
+    private_key: "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    enable_request_timing: false
+    allow_ip_spoofing: false
+    max_numwant: 100
+    default_numwant: 50
+    max_scrape_infohashes: 50
+  storage:
+    name: memory
+    config:
+      gc_interval: 3m
+      peer_lifetime: 31m
+      shard_count: 1024
+      prometheus_reporting_interval: 1s
+  prehooks: []
+EOF
+  start_bg "chihaya-$RUN" "${PIN_T[@]}" "$WORK/chihaya" --config "$cfg" --nocolors
+  TPID=$LAST_PID XPID="" UDP_ADDR=127.0.0.1:$port HTTP_URL=http://127.0.0.1:$port HTTP_PATH=/announce PASSKEY="" API=""
+  wait_tcp "$port" || { tail "$LOGS/chihaya-$RUN.log" >&2; die "chihaya did not start"; }
+}
+
+start_seedpay() { # on|off: rewards accounting
+  local acct=$1 port aport rport token cfg i reply
+  cfg=$WORK/seedpay-$acct-$RUN.yaml
+  port=$(free_port); aport=$(free_port); rport=$(free_port)
+  token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+  # A real redis-server as in production (no persistence here), pinned with
+  # the tracker: its work is part of the tracker's cost.
+  start_bg "redis-$acct-$RUN" "${PIN_T[@]}" redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no
+  XPID=$LAST_PID
+  wait_tcp "$rport" || die "redis-server did not start"
+  cat >"$cfg" <<EOF
+log: {level: info, format: json}
+redis: {embedded: false, addr: "127.0.0.1:$rport"}
+tracker:
+  announce_interval: 30m
+  min_announce_interval: 15m
+  default_numwant: 50
+  max_numwant: 100
+  max_scrape_infohashes: 50
+  udp_max_clock_skew: 2m
+  http_idle_timeout: 60s
+access: {private: true}
+peer_store: {peer_lifetime: 31m, gc_interval: 3m, shard_count: 1024}
+api: {admin_token: "$token"}
+rewards: {enabled: $([ "$acct" = on ] && echo true || echo false)}
+payouts: {enabled: false}
+EOF
+  start_bg "seedpay-$acct-$RUN" "${PIN_T[@]}" "$WORK/seedpay" serve --config "$cfg" \
+    --http "127.0.0.1:$port" --udp "127.0.0.1:$port" --api "127.0.0.1:$aport"
+  TPID=$LAST_PID UDP_ADDR=127.0.0.1:$port HTTP_URL=http://127.0.0.1:$port API=http://127.0.0.1:$aport
+  for i in $(seq 150); do
+    curl -sf "$API/healthz" >/dev/null 2>&1 && break
+    kill -0 "$TPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  curl -sf "$API/healthz" >/dev/null || { tail "$LOGS/seedpay-$acct-$RUN.log" >&2; die "seedpay did not start"; }
+  reply=$(curl -sf -X POST -H "Authorization: Bearer $token" -d '{"name":"bench"}' "$API/api/v1/users") \
+    || die "creating the benchmark user failed"
+  PASSKEY=$(printf '%s' "$reply" | sed -n 's/.*"passkey":"\([^"]*\)".*/\1/p')
+  [ -n "$PASSKEY" ] || die "no passkey in $reply"
+  HTTP_PATH=/announce/$PASSKEY
+  # Register the benchmark's torrents: one curl process, one keep-alive
+  # connection, $TORRENTS requests.
+  awk -v api="$API" -v tok="$token" 'NR > 1 {print "next"}
+    {printf "url = \"%s/api/v1/torrents\"\nheader = \"Authorization: Bearer %s\"\n", api, tok
+     printf "header = \"Content-Type: application/json\"\n"
+     printf "data = \"{\\\"info_hash\\\":\\\"%s\\\",\\\"size\\\":1073741824,\\\"name\\\":\\\"bench-%d\\\"}\"\n", $1, NR - 1
+     printf "output = \"/dev/null\"\nwrite-out = \"%%{http_code}\\\\n\"\n"}' "$WORK/hashes.txt" >"$WORK/register.curl"
+  local created
+  created=$(curl -s -K "$WORK/register.curl" | grep -c '^201$' || true)
+  [ "$created" = "$TORRENTS" ] || die "registered $created of $TORRENTS torrents"
+}
+
+start_tracker() { # name
+  case $1 in
+    opentracker) start_opentracker ;;
+    chihaya) start_chihaya ;;
+    seedpay-off) start_seedpay off ;;
+    seedpay-on) start_seedpay on ;;
+  esac
+}
+
+stop_tracker() {
+  stop_pid "$TPID"
+  [ -n "$XPID" ] && stop_pid "$XPID"
+  return 0
+}
+
+udpload() { # OUTFILE ARGS...: the load generator, pinned like the load, bounded by timeout
+  local out=$1; shift
+  local pk=()
+  [ -n "$PASSKEY" ] && pk=(-passkey "$PASSKEY")
+  TIMEFORMAT='%U %S'
+  { time timeout -k 5 $(( FILL_MAX + 60 )) "${PIN_L[@]}" "$WORK/udpload" -target "$UDP_ADDR" "${pk[@]}" "$@" \
+      >"$out" 2>&1 || true; } 2>"$out.time"
+}
+
+wrk_run() { # OUTFILE [close]
+  local out=$1 mode=${2:-keep}
+  TIMEFORMAT='%U %S'
+  { time timeout -k 5 $(( DURATION + 30 )) "${PIN_L[@]}" wrk -t$WRK_THREADS -c$WRK_CONNS -d${DURATION}s --timeout 2s \
+      -s "$ROOT/bench/wrk/announce.lua" "$HTTP_URL" -- "$WORK/hashes.txt" "$HTTP_PATH" $PEERS $NUMWANT "$mode" \
+      >"$out" 2>&1 || true; } 2>"$out.time"
+}
+
+# R[run/tracker/key] = value
+declare -A R
+
+measure() { # run tracker
+  local run=$1 t=$2 d=$WORK/$1-$2 a b x y
+  mkdir -p "$d"
+  log "$run: $t: starting"
+  start_tracker "$t"
+  R[$run/$t/rss0]=$(rss_kb "$TPID")
+  log "$run: $t: warming: every one of $TORRENTS x $PEERS peers announces once (numwant 0)"
+  udpload "$d/warm" -fill -numwant 0 -torrents $TORRENTS -peers $PEERS -duration ${FILL_MAX}s -sockets $SOCKETS -window $WINDOW
+  [ -n "$(kv "$d/warm" announces)" ] || { cat "$d/warm" >&2; die "$t: warm-up failed"; }
+
+  log "$run: $t: UDP ${DURATION}s"
+  a=$(cpu_ticks "$TPID"); x=0; [ -n "$XPID" ] && x=$(cpu_ticks "$XPID")
+  udpload "$d/udp" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT -sockets $SOCKETS -window $WINDOW
+  b=$(cpu_ticks "$TPID"); y=0; [ -n "$XPID" ] && y=$(cpu_ticks "$XPID")
+  R[$run/$t/udp_cpu]=$(awk -v t=$(( b - a + y - x )) -v hz="$TICKS" -v d="$(kv "$d/udp" elapsed_s)" 'BEGIN {if (d > 0) printf "%.2f", t / hz / d}')
+  R[$run/$t/udp_gen_cpu]=$(awk -v d="$(kv "$d/udp" elapsed_s)" '{if (d > 0) printf "%.2f", ($1 + $2) / d}' "$d/udp.time")
+
+  log "$run: $t: HTTP ${DURATION}s (keep-alive)"
+  a=$(cpu_ticks "$TPID"); x=0; [ -n "$XPID" ] && x=$(cpu_ticks "$XPID")
+  wrk_run "$d/http" keep
+  b=$(cpu_ticks "$TPID"); y=0; [ -n "$XPID" ] && y=$(cpu_ticks "$XPID")
+  R[$run/$t/http_cpu]=$(awk -v t=$(( b - a + y - x )) -v hz="$TICKS" -v d="$DURATION" 'BEGIN {printf "%.2f", t / hz / d}')
+  R[$run/$t/http_gen_cpu]=$(awk -v d="$DURATION" '{printf "%.2f", ($1 + $2) / d}' "$d/http.time")
+  log "$run: $t: HTTP ${DURATION}s (Connection: close)"
+  wrk_run "$d/httpclose" close
+
+  R[$run/$t/rss]=$(rss_kb "$TPID")
+  [ -n "$XPID" ] && R[$run/$t/redis_rss]=$(rss_kb "$XPID")
+  if [ -n "$API" ]; then
+    curl -sf "$API/metrics" >"$d/metrics" || true
+  fi
+  kill -0 "$TPID" 2>/dev/null || { tail "$LOGS/$t-$RUN.log" "$LOGS"/*"$RUN".log 2>/dev/null | tail -20 >&2; die "$t died under load"; }
+  stop_tracker
+}
+
+million() { # tracker: fresh process, fill FILL_PEERS per torrent, RSS per peer
+  local t=$1 d=$WORK/1m-$1
+  mkdir -p "$d"
+  log "1M: $t: starting"
+  start_tracker "$t"
+  sleep 1
+  R[1m/$t/rss0]=$(rss_kb "$TPID")
+  log "1M: $t: filling $TORRENTS x $FILL_PEERS peers over UDP, numwant 0 (at most ${FILL_MAX}s)"
+  udpload "$d/fill" -fill -numwant 0 -torrents $TORRENTS -peers $FILL_PEERS -duration ${FILL_MAX}s -sockets $SOCKETS -window $WINDOW
+  sleep 2
+  R[1m/$t/rss1]=$(rss_kb "$TPID")
+  udpload "$d/census" -census -torrents $TORRENTS
+  R[1m/$t/peers]=$(kv "$d/census" swarm_peers)
+  if [ -n "$API" ]; then curl -sf "$API/metrics" >"$d/metrics" || true; fi
+  R[1m/$t/fill_rate]=$(kv "$d/fill" announces_per_s)
+  R[1m/$t/fill_s]=$(kv "$d/fill" elapsed_s)
+  stop_tracker
+}
+
+# ---------------------------------------------------------------- table
+ratio() { # value base -> "1.23"
+  awk -v v="$1" -v b="$2" 'BEGIN {if (v == "" || b == "" || b + 0 == 0 || v + 0 == 0) print "-"; else printf "%.2f", v / b}'
+}
+cell() { # value base fmt -> "12345 (1.00x)"
+  local v=$1 b=$2 fmt=$3
+  if [ -z "$v" ]; then printf -- '-'; return; fi
+  # shellcheck disable=SC2059
+  printf "$fmt (%sx)" "$v" "$(ratio "$v" "$b")"
+}
+ms() { awk -v u="$1" 'BEGIN {if (u == "") print ""; else printf "%.2f", u / 1000}'; }
+
+label() {
+  case $1 in
+    opentracker) echo "opentracker" ;;
+    chihaya) echo "chihaya (upstream, no hooks)" ;;
+    seedpay-off) echo "seedpay, accounting off" ;;
+    seedpay-on) echo "seedpay, accounting on" ;;
+  esac
+}
+
+value() { # run tracker key
+  local run=$1 t=$2 d=$WORK/$1-$2
+  case $3 in
+    udp) kv "$d/udp" announces_per_s ;;
+    udp50) ms "$(kv "$d/udp" p50_us)" ;;
+    udp99) ms "$(kv "$d/udp" p99_us)" ;;
+    udpeff) awk -v r="$(kv "$d/udp" announces_per_s)" -v c="${R[$run/$t/udp_cpu]:-}" 'BEGIN {if (c > 0) printf "%.0f", r / c}' ;;
+    http) kv "$d/http" ok_per_s ;;
+    http50) ms "$(kv "$d/http" p50_us)" ;;
+    http99) ms "$(kv "$d/http" p99_us)" ;;
+    httpclose) kv "$d/httpclose" ok_per_s ;;
+    rss) awk -v k="${R[$run/$t/rss]:-}" 'BEGIN {if (k != "") printf "%.0f", k / 1024}' ;;
+    perpeer)
+      [ "$run" = pinned ] || return 0
+      awk -v a="${R[1m/$t/rss0]:-}" -v b="${R[1m/$t/rss1]:-}" -v n="${R[1m/$t/peers]:-}" \
+        'BEGIN {if (n > 0 && b != "") printf "%.0f", (b - a) * 1024 / n}' ;;
+  esac
+}
+
+print_table() {
+  local run t k base v line
+  local keys=(udp udp50 udp99 udpeff http http50 http99 httpclose rss perpeer)
+  local fmts=("%.0f" "%.2f" "%.2f" "%.0f" "%.0f" "%.2f" "%.2f" "%.0f" "%.0f" "%.0f")
+  local fill_label
+  fill_label=$(awk -v n=$(( TORRENTS * FILL_PEERS )) 'BEGIN {if (n >= 1e6) printf "%gM", n / 1e6; else printf "%gk", n / 1e3}')
+  echo "| run | tracker | UDP announces/s | UDP p50 ms | UDP p99 ms | UDP announces per tracker CPU-s | HTTP announces/s | HTTP p50 ms | HTTP p99 ms | HTTP announces/s, 1 conn each | RSS MiB after load | RSS bytes/peer, $fill_label peers |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for run in $RUNS; do
+    for t in $TRACKERS; do
+      line="| $run | $(label "$t") |"
+      for i in "${!keys[@]}"; do
+        k=${keys[$i]}
+        v=$(value "$run" "$t" "$k")
+        base=""
+        [[ " $TRACKERS " == *" opentracker "* ]] && base=$(value "$run" opentracker "$k")
+        line+=" $(cell "$v" "$base" "${fmts[$i]}") |"
+      done
+      echo "$line"
+    done
+  done
+}
+
+print_details() {
+  local run t d m
+  echo
+  echo "Details (cpu = cores busy during the UDP run: tracker plus its Redis; gen = the load generator):"
+  for run in $RUNS; do
+    for t in $TRACKERS; do
+      d=$WORK/$run-$t
+      printf -- '- %s, %s: UDP errors %s, timeouts %s, peers/reply %s, scrapes %s, cpu %s, gen %s; HTTP keep-alive: wrk read errors %s, timeouts %s, non-200 %s (wrk status errors %s), failure replies %s, max %s ms, cpu %s, gen %s; HTTP close: read errors %s, timeouts %s, non-200 %s, failures %s' \
+        "$run" "$t" "$(kv "$d/udp" errors)" "$(kv "$d/udp" timeouts)" "$(kv "$d/udp" avg_peers)" "$(kv "$d/udp" scrapes)" \
+        "${R[$run/$t/udp_cpu]:-}" "${R[$run/$t/udp_gen_cpu]:-}" \
+        "$(kv "$d/http" err_read)" "$(kv "$d/http" err_timeout)" "$(kv "$d/http" non200)" "$(kv "$d/http" err_status)" "$(kv "$d/http" failures)" \
+        "$(ms "$(kv "$d/http" max_us)")" "${R[$run/$t/http_cpu]:-}" "${R[$run/$t/http_gen_cpu]:-}" \
+        "$(kv "$d/httpclose" err_read)" "$(kv "$d/httpclose" err_timeout)" "$(kv "$d/httpclose" non200)" "$(kv "$d/httpclose" failures)"
+      if [ -f "$d/metrics" ]; then
+        m=$(awk '/^seedpay_accounting_events_(buffered|dropped|flushed)_total/ {sub(/seedpay_accounting_events_/, ""); sub(/_total/, ""); printf "%s%s %d", s, $1, $2; s = ", "}' "$d/metrics")
+        [ -n "$m" ] && printf '; accounting events: %s' "$m"
+        printf '; Redis RSS %s MiB' "$(awk -v k="${R[$run/$t/redis_rss]:-0}" 'BEGIN {printf "%.0f", k / 1024}')"
+      fi
+      echo
+    done
+  done
+  if [ $DO_1M = 1 ]; then
+    for t in $TRACKERS; do
+      printf -- '- peers step, %s: %s peers held (census by scrape), RSS %s -> %s MiB, filled at %s announces/s in %s s\n' \
+        "$t" "${R[1m/$t/peers]:-?}" \
+        "$(awk -v k="${R[1m/$t/rss0]:-0}" 'BEGIN {printf "%.0f", k / 1024}')" \
+        "$(awk -v k="${R[1m/$t/rss1]:-0}" 'BEGIN {printf "%.0f", k / 1024}')" \
+        "${R[1m/$t/fill_rate]:-?}" "${R[1m/$t/fill_s]:-?}"
+    done
+  fi
+}
+
+# ---------------------------------------------------------------- main
+install_missing
+build
+
+RUNS="pinned unpinned"
+if [ "$(nproc)" -lt 2 ]; then
+  log "fewer than 2 CPUs: no pinned run"
+  RUNS=unpinned
+fi
+for RUN in $RUNS; do
+  if [ "$RUN" = pinned ]; then PIN_T=(taskset -c 0); PIN_L=(taskset -c 1); else PIN_T=(); PIN_L=(); fi
+  for t in $TRACKERS; do measure "$RUN" "$t"; done
+  if [ "$RUN" = "${RUNS%% *}" ] && [ $DO_1M = 1 ]; then
+    RUN=1m # log names; the pinning stays that of the first run
+    for t in $TRACKERS; do million "$t"; done
+  fi
+done
+
+ELAPSED=$(( $(date +%s) - START_TIME ))
+{
+  echo
+  echo "seedpay bench/compare.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)'), $(nproc) CPUs, load average before: $LOADAVG"
+  echo "load: $TORRENTS torrents x $PEERS peers (filled first, numwant 0), exponential head, 75% seeders, numwant $NUMWANT; UDP: udpload $SOCKETS sockets x $WINDOW in flight, announce:scrape 100:1; HTTP: wrk -t$WRK_THREADS -c$WRK_CONNS; ${DURATION}s per measurement; pinned = tracker (+ Redis) on CPU 0, load on CPU 1; ratios are to opentracker in the same run; tracker CPU-s includes seedpay's Redis; HTTP latency is from the keep-alive run"
+  echo
+  print_table
+  print_details
+  echo
+  echo "total time ${ELAPSED}s, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+}

@@ -1,0 +1,255 @@
+// Command udpload is a BEP 15 UDP tracker load generator for the side-by-side
+// benchmark (bench/compare.sh). Many sockets each keep a window of requests
+// in flight (connect, then announces and a scrape every -scrape-every
+// requests, with an optional BEP 41 passkey), sent and read in batches
+// (sendmmsg/recvmmsg). Replies are matched to requests by transaction id,
+// which gives the latency percentiles. A run ends at -duration or after
+// -requests requests, whichever comes first. Only loopback targets are
+// accepted.
+//
+//	udpload -target 127.0.0.1:6969 -duration 10s -passkey PK
+//	udpload -target 127.0.0.1:6969 -fill -torrents 1000 -peers 1000   # every peer once
+//	udpload -target 127.0.0.1:6969 -census -torrents 1000             # peers the tracker holds
+//	udpload -print-hashes -torrents 1000                               # the torrents' info hashes
+//
+// The last line of the output is machine-readable: "RESULT key=value ...".
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Hard bounds: a run never exceeds these whatever the flags say.
+const (
+	maxDuration = 10 * time.Minute
+	maxRequests = 200_000_000
+	maxSockets  = 1024
+	maxWindow   = 256
+)
+
+type options struct {
+	target       string
+	sockets      int
+	window       int
+	duration     time.Duration
+	requests     int64
+	timeout      time.Duration
+	model        Model
+	numWant      int
+	scrapeEvery  int
+	scrapeHashes int
+	passkey      string
+	peerPrefix   string
+	fill         bool
+	seed         uint64
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	var printHashes, doCensus bool
+	fs := flag.NewFlagSet("udpload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.target, "target", "", "tracker host:port; must be loopback (127.0.0.0/8 or ::1)")
+	fs.IntVar(&o.sockets, "sockets", 64, "UDP sockets (each its own source port and connection id)")
+	fs.IntVar(&o.window, "window", 4, "requests in flight per socket")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "stop after this long (max 10m)")
+	fs.Int64Var(&o.requests, "requests", 20_000_000, "stop after this many announces+scrapes (max 200M)")
+	fs.DurationVar(&o.timeout, "timeout", time.Second, "a request unanswered this long counts as a timeout")
+	fs.IntVar(&o.model.Torrents, "torrents", 1000, "torrents (info hashes of -print-hashes)")
+	fs.IntVar(&o.model.Peers, "peers", 1000, "peers per torrent (max 64000)")
+	fs.Float64Var(&o.model.Head, "head", 0.05, "mean of the exponential popularity head, as a fraction of -torrents")
+	fs.Float64Var(&o.model.Uniform, "uniform", 0.2, "share of announces spread uniformly over all torrents")
+	fs.IntVar(&o.numWant, "numwant", 30, "peers asked for per announce")
+	fs.IntVar(&o.scrapeEvery, "scrape-every", 101, "one request in this many is a scrape (101: announce:scrape 100:1; 0: none)")
+	fs.IntVar(&o.scrapeHashes, "scrape-hashes", 1, "info hashes per scrape")
+	fs.StringVar(&o.passkey, "passkey", "", "send \"/<passkey>\" as BEP 41 URL data with every announce and scrape")
+	fs.StringVar(&o.peerPrefix, "peer-prefix", "-BU0001-", "8-byte peer id prefix")
+	fs.BoolVar(&o.fill, "fill", false, "announce every peer of every torrent once (event started), then stop")
+	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
+	fs.BoolVar(&doCensus, "census", false, "scrape every torrent once and print how many peers the tracker holds, then exit")
+	fs.BoolVar(&printHashes, "print-hashes", false, "print the -torrents info hashes in hex, one a line, and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if printHashes {
+		if o.model.Torrents < 1 || o.model.Torrents > maxTorrents {
+			fmt.Fprintf(stderr, "udpload: -torrents must be 1..%d\n", maxTorrents)
+			return 2
+		}
+		for i := range o.model.Torrents {
+			fmt.Fprintln(stdout, InfoHashHex(i))
+		}
+		return 0
+	}
+	raddr, err := o.validate()
+	if err != nil {
+		fmt.Fprintln(stderr, "udpload:", err)
+		return 2
+	}
+	if doCensus {
+		if err := census(o, raddr, stdout); err != nil {
+			fmt.Fprintln(stderr, "udpload: census:", err)
+			return 1
+		}
+		return 0
+	}
+	res, err := load(o, raddr)
+	if err != nil {
+		fmt.Fprintln(stderr, "udpload:", err)
+		return 1
+	}
+	res.print(stdout, o, raddr)
+	if res.announces+res.scrapes == 0 {
+		return 1
+	}
+	return 0
+}
+
+func (o *options) validate() (*net.UDPAddr, error) {
+	raddr, err := loopbackTarget(o.target)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.model.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.sockets < 1 || o.sockets > maxSockets:
+		return nil, fmt.Errorf("-sockets must be 1..%d", maxSockets)
+	case o.window < 1 || o.window > maxWindow:
+		return nil, fmt.Errorf("-window must be 1..%d", maxWindow)
+	case o.duration <= 0 || o.duration > maxDuration:
+		return nil, fmt.Errorf("-duration must be in (0, %s]", maxDuration)
+	case o.requests < 1 || o.requests > maxRequests:
+		return nil, fmt.Errorf("-requests must be 1..%d", maxRequests)
+	case o.timeout <= 0 || o.timeout > time.Minute:
+		return nil, errors.New("-timeout must be in (0, 1m]")
+	case o.numWant < 0 || o.numWant > 1000:
+		return nil, errors.New("-numwant must be 0..1000")
+	case o.scrapeEvery < 0:
+		return nil, errors.New("-scrape-every must be >= 0")
+	case o.scrapeHashes < 1 || o.scrapeHashes > 70:
+		return nil, errors.New("-scrape-hashes must be 1..70")
+	case len(o.peerPrefix) != 8:
+		return nil, errors.New("-peer-prefix must be 8 bytes")
+	case len(o.passkey) > 1000 || strings.ContainsAny(o.passkey, "/?# "):
+		return nil, errors.New("-passkey must be a plain token")
+	}
+	if o.fill {
+		o.requests = min(o.requests, int64(o.model.Torrents)*int64(o.model.Peers))
+		o.scrapeEvery = 0
+	}
+	return raddr, nil
+}
+
+// loopbackTarget resolves target and refuses any address that is not
+// loopback: this tool only loads trackers on the same machine.
+func loopbackTarget(target string) (*net.UDPAddr, error) {
+	if target == "" {
+		return nil, errors.New("-target is required")
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return nil, fmt.Errorf("-target %q: %w", target, err)
+	}
+	if port == "" || port == "0" {
+		return nil, fmt.Errorf("-target %q: no port", target)
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
+		return nil, fmt.Errorf("-target %q is not loopback (127.0.0.0/8, ::1): refused", target)
+	}
+	raddr, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		return nil, fmt.Errorf("-target %q: %w", target, err)
+	}
+	if !raddr.IP.IsLoopback() {
+		return nil, fmt.Errorf("-target %q resolves to %s, not loopback (127.0.0.0/8, ::1): refused", target, raddr.IP)
+	}
+	return raddr, nil
+}
+
+// result is the sum of every worker's counters.
+type result struct {
+	stats
+	elapsed   time.Duration
+	sockets   int // sockets that connected
+	connFails int
+}
+
+func (r *result) print(w io.Writer, o options, raddr *net.UDPAddr) {
+	secs := r.elapsed.Seconds()
+	rate := func(n uint64) float64 {
+		if secs <= 0 {
+			return 0
+		}
+		return float64(n) / secs
+	}
+	mode := "mixed"
+	if o.fill {
+		mode = "fill"
+	}
+	fmt.Fprintf(w, "udpload: %s, %s, %d sockets x %d in flight, %d torrents x %d peers, %.2fs\n",
+		raddr, mode, r.sockets, o.window, o.model.Torrents, o.model.Peers, secs)
+	fmt.Fprintf(w, "  announces  %10d  %9.0f/s   avg peers per reply %.1f\n", r.announces, rate(r.announces), r.avgPeers())
+	fmt.Fprintf(w, "  scrapes    %10d  %9.0f/s\n", r.scrapes, rate(r.scrapes))
+	fmt.Fprintf(w, "  responses  %10d  %9.0f/s   (connects %d)\n", r.announces+r.scrapes, rate(r.announces+r.scrapes), r.connects)
+	fmt.Fprintf(w, "  latency    p50 %s  p90 %s  p99 %s  max %s\n",
+		us(r.hist.quantile(0.50)), us(r.hist.quantile(0.90)), us(r.hist.quantile(0.99)), us(time.Duration(r.hist.max)))
+	fmt.Fprintf(w, "  errors %d  timeouts %d  late replies %d  malformed %d  send errors %d  socket errors %d  unconnected sockets %d\n",
+		r.errorTotal(), r.timeouts, r.late, r.malformed, r.sendErrors, r.sockErrors, r.connFails)
+	for _, m := range r.topErrors(5) {
+		fmt.Fprintf(w, "    error reply %q x %d\n", m, r.errors[m])
+	}
+	fmt.Fprintf(w, "RESULT responses_per_s=%.0f announces_per_s=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f"+
+		" announces=%d scrapes=%d connects=%d errors=%d timeouts=%d late=%d malformed=%d send_errors=%d socket_errors=%d"+
+		" avg_peers=%.1f elapsed_s=%.2f\n",
+		rate(r.announces+r.scrapes), rate(r.announces),
+		usf(r.hist.quantile(0.50)), usf(r.hist.quantile(0.90)), usf(r.hist.quantile(0.99)), usf(time.Duration(r.hist.max)),
+		r.announces, r.scrapes, r.connects, r.errorTotal(), r.timeouts, r.late, r.malformed, r.sendErrors, r.sockErrors,
+		r.avgPeers(), secs)
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fus", usf(d)) }
+
+func usf(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func (r *result) avgPeers() float64 {
+	if r.announces == 0 {
+		return 0
+	}
+	return float64(r.peers) / float64(r.announces)
+}
+
+func (r *result) errorTotal() uint64 {
+	var n uint64
+	for _, c := range r.errors {
+		n += c
+	}
+	return n
+}
+
+func (r *result) topErrors(k int) []string {
+	var ms []string
+	for m := range r.errors {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(a, b int) bool {
+		if r.errors[ms[a]] != r.errors[ms[b]] {
+			return r.errors[ms[a]] > r.errors[ms[b]]
+		}
+		return ms[a] < ms[b]
+	})
+	return ms[:min(k, len(ms))]
+}
