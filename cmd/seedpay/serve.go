@@ -14,7 +14,6 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/chihaya/chihaya/middleware"
-	"github.com/chihaya/chihaya/storage/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -31,6 +30,7 @@ import (
 	"github.com/seedpay/seedpay/middleware/swarm"
 	"github.com/seedpay/seedpay/rewards"
 	"github.com/seedpay/seedpay/tracker"
+	"github.com/seedpay/seedpay/tracker/peerstore"
 )
 
 func newServeCmd() *cobra.Command {
@@ -128,14 +128,16 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		return err
 	}
 
-	peers, err := memory.New(memory.Config{
-		GarbageCollectionInterval:   cfg.PeerStore.GCInterval,
-		PrometheusReportingInterval: time.Second,
-		PeerLifetime:                cfg.PeerStore.PeerLifetime,
-		ShardCount:                  cfg.PeerStore.ShardCount,
+	peers, err := peerstore.New(peerstore.Config{
+		ShardCount:   cfg.PeerStore.ShardCount,
+		PeerLifetime: cfg.PeerStore.PeerLifetime,
+		GCInterval:   cfg.PeerStore.GCInterval,
 	})
 	if err != nil {
-		return fmt.Errorf("peer store: %w", err)
+		return fmt.Errorf("peer_store: %w", err)
+	}
+	if err := reg.Register(peers.Collector()); err != nil {
+		return err
 	}
 	authHook, err := auth.New(cfg.Access, cache, reg)
 	if err != nil {

@@ -159,7 +159,7 @@ func TestServeDevDefaultAndGracefulSIGTERM(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, name := range []string{"seedpay_tracker_requests_total", "seedpay_tracker_request_duration_seconds", "chihaya_storage_seeders_count", "chihaya_storage_infohashes_count"} {
+	for _, name := range []string{"seedpay_tracker_requests_total", "seedpay_tracker_request_duration_seconds", "seedpay_peers", "seedpay_swarms"} {
 		if !bytes.Contains(metrics, []byte(name)) {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package peerstore
+
+const raceEnabled = false
