@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fbsobreira/gotron-sdk/pkg/address"
@@ -57,6 +58,13 @@ type Client struct {
 	signer  signer.Signer // nil: read-only
 	hot     address.Address
 	token   address.Address
+
+	// lastStamp makes every transaction this client signs unique: two
+	// transfers of the same amount to the same address built in the same
+	// millisecond would otherwise have the same raw_data, hence one txid,
+	// and one on-chain transfer would "confirm" two payouts.
+	stampMu   sync.Mutex
+	lastStamp int64
 }
 
 // NewWithKey is New with a private-key signer.
@@ -183,6 +191,13 @@ func (c *Client) SignTransfer(ctx context.Context, to string, amount *big.Int) (
 	if base <= 0 {
 		base = time.Now().UnixMilli()
 	}
+	c.stampMu.Lock()
+	if base <= c.lastStamp {
+		base = c.lastStamp + 1
+	}
+	c.lastStamp = base
+	c.stampMu.Unlock()
+	raw.Timestamp = base
 	raw.Expiration = base + c.cfg.Expiration.Milliseconds()
 	tx.Signature, tx.Ret = nil, nil
 
