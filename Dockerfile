@@ -4,6 +4,9 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces github.com/anacrolix/go-utp (not served by the module
+# proxy) with the stub in third_party/: it must be there before downloading.
+COPY third_party ./third_party
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/seedpay ./cmd/seedpay

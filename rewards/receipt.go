@@ -122,7 +122,9 @@ func (s ScoringConfig) UploadWeight(seeders uint32) int64 {
 }
 
 // Credit applies the receipts in order (one pipeline) and returns one
-// outcome per receipt.
+// outcome per receipt; a receipt whose script call failed has Reason
+// "error". When Redis cannot be reached at all it returns nil outcomes and
+// the error: the caller must not count anything.
 func (l *ReceiptLedger) Credit(ctx context.Context, items []VerifiedReceipt, now time.Time, pools func([20]byte) []string) ([]ReceiptOutcome, error) {
 	out := make([]ReceiptOutcome, len(items))
 	minOpen := l.cfg.Epoch.MinOpenEpoch(now)
@@ -166,8 +168,8 @@ func (l *ReceiptLedger) Credit(ctx context.Context, items []VerifiedReceipt, now
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		var rerr redis.Error
-		if !errors.As(err, &rerr) { // a network error, not a per-command one
-			return out, fmt.Errorf("rewards: credit receipts: %w", err)
+		if !errors.As(err, &rerr) { // a network error, not a per-command one: nothing is known
+			return nil, fmt.Errorf("rewards: credit receipts: %w", err)
 		}
 	}
 	var retry []int
@@ -178,7 +180,7 @@ func (l *ReceiptLedger) Credit(ctx context.Context, items []VerifiedReceipt, now
 	}
 	if len(retry) > 0 { // a refused EVALSHA did nothing: retrying is safe
 		if err := l.script.Load(ctx, l.rdb).Err(); err != nil {
-			return out, fmt.Errorf("rewards: load receipt.lua: %w", err)
+			return nil, fmt.Errorf("rewards: load receipt.lua: %w", err)
 		}
 		pipe = l.rdb.Pipeline()
 		for _, i := range retry {

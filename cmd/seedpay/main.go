@@ -22,6 +22,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newRewardsCmd(), newPayoutsCmd(), newSimChainCmd(), newKeysCmd())
+	root.AddCommand(newServeCmd(), newRewardsCmd(), newPayoutsCmd(), newSimChainCmd(), newKeysCmd(), newClientCmd())
 	return root
 }

@@ -197,8 +197,8 @@ func (in *Intake) Process(ctx context.Context, user string, rs []receipts.Receip
 		}
 	}
 	outcomes, err := in.ledger.Credit(ctx, verified, in.now(), nil)
-	if err != nil && len(outcomes) == 0 {
-		return res, err
+	if err != nil && outcomes == nil {
+		return res, err // nothing applied: the uploader submits again, nothing is counted
 	}
 	credited := make([]uint64, len(rs))
 	for j, o := range outcomes {

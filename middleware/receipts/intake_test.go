@@ -252,3 +252,26 @@ func TestSelfServiceKeyRegistration(t *testing.T) {
 		}
 	}
 }
+
+func TestIntakeLedgerDownCountsNothing(t *testing.T) {
+	e := newEnv(t)
+	cfg := rewards.DefaultConfig()
+	cfg.Epoch = rewards.EpochConfig{Length: time.Minute, Grace: 10 * time.Second, Retention: time.Hour}
+	cfg.Scoring.MaxGap = 2 * time.Minute
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	deadLedger, err := rewards.NewReceiptLedger(dead, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.intake.ledger = deadLedger
+	rec, _ := e.post(e.up.Passkey, "application/octet-stream", e.receipt(1<<20, nil).Encode())
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("ledger down: %d %s, want 503", rec.Code, rec.Body)
+	}
+	if n := testutil.ToFloat64(e.intake.results.WithLabelValues("accepted")); n != 0 {
+		t.Fatalf("accepted counted %v while nothing was credited", n)
+	}
+	if stats, _ := e.rdb.HGetAll(context.Background(), rewards.KeyReceiptStats).Result(); len(stats) != 0 {
+		t.Fatalf("stats %v while nothing was credited", stats)
+	}
+}
