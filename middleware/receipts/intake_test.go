@@ -31,7 +31,7 @@ func (noSwarms) ScrapeSwarm(bittorrent.InfoHash, bittorrent.AddressFamily) bitto
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	rdb      *redis.Client
 	cache    *registry.Cache
 	intake   *Intake
@@ -44,7 +44,7 @@ type env struct {
 	now      time.Time
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	rdb := redistest.Start(t).Client(t)
