@@ -87,21 +87,11 @@ func New(lookup Lookup, swarms Swarms, keys *rewards.ReceiptKeys, ledger *reward
 	return in, nil
 }
 
-// Result is one receipt's answer.
-type Result struct {
-	Index    int    `json:"index"`
-	Status   string `json:"status"` // accepted | rejected
-	Reason   string `json:"reason,omitempty"`
-	Credited uint64 `json:"credited_bytes,omitempty"`
-}
-
-// BatchResult answers a submission.
-type BatchResult struct {
-	Accepted      int      `json:"accepted"`
-	Rejected      int      `json:"rejected"`
-	CreditedBytes uint64   `json:"credited_bytes"`
-	Results       []Result `json:"results"`
-}
+// Result and BatchResult are the intake's wire answer, defined with the SDK.
+type (
+	Result      = receipts.Result
+	BatchResult = receipts.BatchResult
+)
 
 // ErrUnknownPasskey is answered 403.
 var ErrUnknownPasskey = errors.New("unknown passkey")

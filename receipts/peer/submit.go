@@ -76,21 +76,11 @@ func RegisterKey(ctx context.Context, hc *http.Client, ep Endpoints, key ed25519
 	return nil
 }
 
-// Result is the tracker's answer for one receipt of a batch.
-type Result struct {
-	Index    int    `json:"index"`
-	Status   string `json:"status"` // accepted | rejected
-	Reason   string `json:"reason,omitempty"`
-	Credited uint64 `json:"credited_bytes,omitempty"`
-}
-
-// BatchResult is the tracker's answer to a batch.
-type BatchResult struct {
-	Accepted      int      `json:"accepted"`
-	Rejected      int      `json:"rejected"`
-	CreditedBytes uint64   `json:"credited_bytes"`
-	Results       []Result `json:"results"`
-}
+// Result and BatchResult are the intake's wire answer, defined with the SDK.
+type (
+	Result      = receipts.Result
+	BatchResult = receipts.BatchResult
+)
 
 // Post submits rs as one binary batch to url and returns the tracker's
 // answer. A non-200 status is an error (the receipts were not judged).
