@@ -518,21 +518,7 @@ func TestReceiptsClient(t *testing.T) {
 	ltSeed.stop()
 	seedReplies := ltSeed.replies(t)
 	span := seedReplies[len(seedReplies)-1] - seedReplies[0]
-	var seedSecs, prev int64 = -1, -2
-	if !waitFor(10*time.Second, time.Second, func() bool {
-		var ur userRewards
-		if err := tr.api("GET", "/api/v1/users/"+id("lt-seeder")+"/rewards", nil, http.StatusOK, &ur); err != nil {
-			t.Log(err)
-			return false
-		}
-		prev, seedSecs = seedSecs, 0
-		for _, e := range ur.Epochs {
-			seedSecs += e.SeedSeconds
-		}
-		return seedSecs == prev
-	}) {
-		t.Fatalf("the libtorrent seeder's seed seconds did not settle")
-	}
+	seedSecs, _ := settledSeedSeconds(t, tr, id("lt-seeder"))
 	t.Logf("libtorrent seeder: %d seed seconds; %d tracker replies over %.1f s", seedSecs, len(seedReplies), span)
 	if !within10(float64(seedSecs), span) {
 		t.Errorf("the libtorrent seeder earned %d seed seconds, want %.1f (its first to last tracker reply) +-10%%", seedSecs, span)

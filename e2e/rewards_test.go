@@ -319,21 +319,7 @@ func TestRewardsLibtorrent(t *testing.T) {
 	// All of alice's seeding, sealed or not, against her first and last
 	// reply. The killed client sent no "stopped"; wait until the tracker's
 	// accounting of her last announces is flushed and stops changing.
-	var ur userRewards
-	var total, prev int64 = -1, -2
-	if !waitFor(10*time.Second, time.Second, func() bool {
-		if err := tr.api("GET", "/api/v1/users/"+aliceID+"/rewards", nil, http.StatusOK, &ur); err != nil {
-			t.Log(err)
-			return false
-		}
-		prev, total = total, 0
-		for _, e := range ur.Epochs {
-			total += e.SeedSeconds
-		}
-		return total == prev
-	}) {
-		t.Fatalf("alice's seed seconds did not settle: %+v", ur)
-	}
+	total, ur := settledSeedSeconds(t, tr, aliceID)
 	t.Logf("alice: %d seed seconds over all epochs, wall clock between first and last reply %.3f s", total, last-first)
 	if !within10(float64(total), last-first) {
 		t.Errorf("alice: %d seed seconds over all epochs, want %.3f s (first to last reply) +-10%%", total, last-first)
@@ -424,4 +410,27 @@ func TestRewardsLibtorrent(t *testing.T) {
 		}
 	}
 	t.Logf("runtime %v", time.Since(testStart).Round(100*time.Millisecond))
+}
+
+// settledSeedSeconds waits (bounded) until a user's seed seconds over all
+// epochs stop changing, i.e. the tracker has flushed their last announces,
+// and returns the total with the last rewards view.
+func settledSeedSeconds(t *testing.T, tr *tracker, userID string) (int64, userRewards) {
+	t.Helper()
+	var ur userRewards
+	var total, prev int64 = -1, -2
+	if !waitFor(10*time.Second, time.Second, func() bool {
+		if err := tr.api("GET", "/api/v1/users/"+userID+"/rewards", nil, http.StatusOK, &ur); err != nil {
+			t.Log(err)
+			return false
+		}
+		prev, total = total, 0
+		for _, e := range ur.Epochs {
+			total += e.SeedSeconds
+		}
+		return total == prev
+	}) {
+		t.Fatalf("user %s: seed seconds did not settle: %+v", userID, ur)
+	}
+	return total, ur
 }

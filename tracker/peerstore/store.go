@@ -172,19 +172,29 @@ func (s *Store) GraduateLeecher(ih bittorrent.InfoHash, p bittorrent.Peer) error
 	return s.put(&ih, &p, true)
 }
 
-func (s *Store) put(ih *bittorrent.InfoHash, p *bittorrent.Peer, seeder bool) error {
+// lockShard returns p's address family, the write-locked shard of ih in it
+// and p's key; the caller unlocks. It fails after Stop or for a bad address.
+func (s *Store) lockShard(ih *bittorrent.InfoHash, p *bittorrent.Peer) (*family, *shard, peerKey, error) {
 	if s.closed.Load() {
-		return ErrStopped
+		return nil, nil, peerKey{}, ErrStopped
 	}
 	f, k, err := s.key(p)
 	if err != nil {
-		return err
+		return nil, nil, peerKey{}, err
 	}
 	sh := s.shard(f, ih)
 	sh.mu.Lock()
 	if sh.stopped {
 		sh.mu.Unlock()
-		return ErrStopped
+		return nil, nil, peerKey{}, ErrStopped
+	}
+	return f, sh, k, nil
+}
+
+func (s *Store) put(ih *bittorrent.InfoHash, p *bittorrent.Peer, seeder bool) error {
+	f, sh, k, err := s.lockShard(ih, p)
+	if err != nil {
+		return err
 	}
 	var sw *swarm
 	if i, ok := sh.index[*ih]; ok {
@@ -259,18 +269,9 @@ func (s *Store) DeleteLeecher(ih bittorrent.InfoHash, p bittorrent.Peer) error {
 }
 
 func (s *Store) delete(ih *bittorrent.InfoHash, p *bittorrent.Peer, seeder bool) error {
-	if s.closed.Load() {
-		return ErrStopped
-	}
-	f, k, err := s.key(p)
+	f, sh, k, err := s.lockShard(ih, p)
 	if err != nil {
 		return err
-	}
-	sh := s.shard(f, ih)
-	sh.mu.Lock()
-	if sh.stopped {
-		sh.mu.Unlock()
-		return ErrStopped
 	}
 	si, ok := sh.index[*ih]
 	if !ok {
