@@ -56,3 +56,25 @@ var (
 	ErrChainRejected    = errors.New("chain rejected transaction")  // this node refused these bytes: look the txid up before deciding
 	ErrChainResources   = errors.New("hot wallet lacks energy/TRX") // pause payouts, alert
 )
+
+// TokenTransfer is one TRC-20 Transfer event of the reward token, from a
+// transaction whose receipt is SUCCESS. TxID and LogIndex name it uniquely.
+type TokenTransfer struct {
+	TxID     string   // hex, lower case
+	LogIndex int      // position of the log in the transaction's receipt
+	Block    int64    // block number holding the transaction
+	From     string   // base58 address
+	To       string   // base58 address
+	Amount   *big.Int // base units
+}
+
+// TransferSource is what the deposit watcher reads from a TRON node.
+// chain.Client implements it.
+type TransferSource interface {
+	// HeadBlock is the number of the newest block the node has.
+	HeadBlock(ctx context.Context) (int64, error)
+	// TokenTransfers lists the reward token's successful Transfer events in
+	// blocks from..to (inclusive), in block, transaction and log order.
+	// Errors wrap ErrChainUnavailable when the node could not answer.
+	TokenTransfers(ctx context.Context, from, to int64) ([]TokenTransfer, error)
+}

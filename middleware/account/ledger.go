@@ -13,17 +13,23 @@ type LedgerSink struct {
 	Accountant *rewards.Accountant
 	Epoch      rewards.EpochConfig
 	Now        func() time.Time
+	// Pools names the pools covering a torrent (the global pool among
+	// them); nil means the global pool only.
+	Pools func(infoHash [20]byte) []string
 }
 
 var globalOnly = []string{rewards.GlobalPool}
 
-// Account implements Sink. Every torrent is in the global pool; content-owner
-// pools (issue 7) extend the pool lookup.
+// Account implements Sink.
 func (s LedgerSink) Account(ctx context.Context, events []rewards.Event) error {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
-	_, err := s.Accountant.Account(ctx, events, s.Epoch.MinOpenEpoch(now()), func([20]byte) []string { return globalOnly })
+	pools := s.Pools
+	if pools == nil {
+		pools = func([20]byte) []string { return globalOnly }
+	}
+	_, err := s.Accountant.Account(ctx, events, s.Epoch.MinOpenEpoch(now()), pools)
 	return err
 }

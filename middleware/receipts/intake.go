@@ -64,7 +64,12 @@ type Intake struct {
 	now     func() time.Time
 	results *prometheus.CounterVec
 	bytes   prometheus.Counter
+	pools   func([20]byte) []string
 }
+
+// SetPools sets the lookup of the pools covering a torrent (the global pool
+// among them); without it receipts credit the global pool only.
+func (in *Intake) SetPools(pools func(infoHash [20]byte) []string) { in.pools = pools }
 
 // New returns the intake; workers bounds batches verified at once.
 func New(lookup Lookup, swarms Swarms, keys *rewards.ReceiptKeys, ledger *rewards.ReceiptLedger, rdb redis.UniversalClient,
@@ -186,7 +191,7 @@ func (in *Intake) Process(ctx context.Context, user string, rs []receipts.Receip
 			index = append(index, i)
 		}
 	}
-	outcomes, err := in.ledger.Credit(ctx, verified, in.now(), nil)
+	outcomes, err := in.ledger.Credit(ctx, verified, in.now(), in.pools)
 	if err != nil && outcomes == nil {
 		return res, err // nothing applied: the uploader submits again, nothing is counted
 	}
