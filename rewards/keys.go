@@ -67,11 +67,12 @@ const (
 	KeyFirstEpoch  = "sp:settle:first" // the first epoch this ledger accounts
 )
 
-// poolPoints picks the "pts:<pool>" fields of a user's epoch hash, by pool.
+// poolPoints picks the "pts:<pool>" fields of a user's epoch hash, by pool
+// (not the per-torrent attribution fields "pts:@<hex>", see torrentPoints).
 func poolPoints(h map[string]string) map[string]string {
 	out := map[string]string{}
 	for f, v := range h {
-		if pool, ok := strings.CutPrefix(f, "pts:"); ok {
+		if pool, ok := strings.CutPrefix(f, "pts:"); ok && !strings.HasPrefix(pool, TorrentPointsPrefix) {
 			out[pool] = v
 		}
 	}

@@ -213,7 +213,7 @@ func (p *Payer) Create(ctx context.Context, user string) (*Payout, error) {
 		if err != nil {
 			return err
 		}
-		if bal.Cmp(p.min) < 0 {
+		if bal.Cmp(p.minFor(user)) < 0 {
 			return fmt.Errorf("user %s balance %s: %w", user, bal, ErrBelowMinimum)
 		}
 		now := p.now()
@@ -276,6 +276,15 @@ func (p *Payer) transition(ctx context.Context, id, from string, creditBack bool
 		return err
 	}, keyPayout(id), keyUserBalanceOf(ctx, p.rdb, id))
 	return out, err
+}
+
+// minFor is the smallest balance paid out: min_payout, except for a closed
+// pool's refund ("pool:<id>"), which is paid whatever its size (at least 1).
+func (p *Payer) minFor(user string) *big.Int {
+	if _, ok := PoolOfAccount(user); ok {
+		return big.NewInt(1)
+	}
+	return p.min
 }
 
 // keyUserBalanceOf names the balance key a payout may credit back, so the

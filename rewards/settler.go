@@ -50,6 +50,13 @@ type PoolRecord struct {
 	Points    string `json:"points"`    // micro-points earned on the pool's torrents
 	Credited  string `json:"credited"`  // paid to users
 	DustOut   string `json:"dust_out"`  // carried to the next epoch
+	// Remaining is a content-owner pool's balance at seal time (Budget is
+	// min(budget_per_epoch, Remaining)); empty for the global pool.
+	Remaining string `json:"remaining,omitempty"`
+	// Torrents splits Credited by torrent (info hash hex -> base units):
+	// each user's credit from the pool divided over the pool's torrents by
+	// the user's points on each. Content-owner pools only.
+	Torrents map[string]string `json:"torrents,omitempty"`
 }
 
 // UserRecord is one user's line in a sealed epoch.
@@ -200,7 +207,7 @@ func (s *Settler) SettleDue(ctx context.Context, token int64) error {
 	}
 	for s.Sealable(next) {
 		start := time.Now()
-		rec, err := s.Seal(ctx, next)
+		rec, err := s.seal(ctx, next, token)
 		if err != nil {
 			return err
 		}
@@ -222,12 +229,19 @@ func (s *Settler) SettleDue(ctx context.Context, token int64) error {
 			zap.String("credited", rec.TotalCredited), zap.String("root", rec.Root))
 		next++
 	}
-	return nil
+	// Every sealed epoch is credited now: closing pools can be refunded
+	// without racing a record that still spends from them.
+	return s.refundClosing(ctx, token, next)
 }
 
 // Seal returns the record of epoch n, computing and writing it if it is not
 // sealed yet. A record, once written, is never rewritten.
-func (s *Settler) Seal(ctx context.Context, n int64) (*Record, error) {
+func (s *Settler) Seal(ctx context.Context, n int64) (*Record, error) { return s.seal(ctx, n, 0) }
+
+// seal is Seal; with a token (non-zero) the record is written only while
+// that token holds the leader lock, so a settler that lost its lock cannot
+// seal an epoch after the leader refunded a pool the record spends from.
+func (s *Settler) seal(ctx context.Context, n int64, token int64) (*Record, error) {
 	if rec, err := LoadRecord(ctx, s.rdb, n); err == nil {
 		return rec, nil
 	} else if !errors.Is(err, ErrNotSealed) {
@@ -241,7 +255,12 @@ func (s *Settler) Seal(ctx context.Context, n int64) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.rdb.SetNX(ctx, KeyEpochRecord(n), body, 0).Result()
+	var ok bool
+	if token == 0 {
+		ok, err = s.rdb.SetNX(ctx, KeyEpochRecord(n), body, 0).Result()
+	} else {
+		ok, err = s.setRecordFenced(ctx, n, body, token)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("settler: write record %d: %w", n, err)
 	}
@@ -249,6 +268,36 @@ func (s *Settler) Seal(ctx context.Context, n int64) (*Record, error) {
 		return LoadRecord(ctx, s.rdb, n)
 	}
 	return rec, nil
+}
+
+func (s *Settler) setRecordFenced(ctx context.Context, n int64, body []byte, token int64) (bool, error) {
+	var set *redis.BoolCmd
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		if err := s.checkLeader(ctx, tx, token); err != nil {
+			return err
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			set = p.SetNX(ctx, KeyEpochRecord(n), body, 0)
+			return nil
+		})
+		return err
+	}, KeySettleLock)
+	if err != nil {
+		return false, err
+	}
+	return set.Val(), nil
+}
+
+// checkLeader fails with ErrNotLeader unless token holds the lock.
+func (s *Settler) checkLeader(ctx context.Context, tx *redis.Tx, token int64) error {
+	holder, err := tx.Get(ctx, KeySettleLock).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	if holder != strconv.FormatInt(token, 10) {
+		return ErrNotLeader
+	}
+	return nil
 }
 
 // LoadRecord reads a sealed record.
@@ -297,8 +346,12 @@ func (s *Settler) Compute(ctx context.Context, n int64) (*Record, error) {
 		amounts[u] = new(big.Int)
 	}
 
+	owners, err := loadOpenPools(ctx, s.rdb)
+	if err != nil {
+		return nil, fmt.Errorf("settler: pools of epoch %d: %w", n, err)
+	}
 	totalPoints, totalCredited := new(big.Int), new(big.Int)
-	for _, pool := range []string{GlobalPool} { // content-owner pools join in issue 7
+	settle := func(pool string, available *big.Int) (*big.Int, []Credit, *big.Int, error) {
 		var shares []Share
 		points := new(big.Int)
 		for _, u := range users {
@@ -309,24 +362,55 @@ func (s *Settler) Compute(ctx context.Context, n int64) (*Record, error) {
 			shares = append(shares, Share{User: u, Points: p})
 			points.Add(points, p)
 		}
-		in := dustIn[pool]
-		if in == nil {
-			in = new(big.Int)
-		}
-		available := new(big.Int).Add(rate, in)
 		credits, dust, err := Divide(available, shares)
 		if err != nil {
-			return nil, fmt.Errorf("settler: divide pool %s of epoch %d: %w", pool, n, err)
+			return nil, nil, nil, fmt.Errorf("settler: divide pool %s of epoch %d: %w", pool, n, err)
 		}
-		credited := new(big.Int)
 		for _, c := range credits {
 			amounts[c.User].Add(amounts[c.User], c.Amount)
-			credited.Add(credited, c.Amount)
+			totalCredited.Add(totalCredited, c.Amount)
 		}
 		totalPoints.Add(totalPoints, points)
-		totalCredited.Add(totalCredited, credited)
-		rec.Pools = append(rec.Pools, PoolRecord{ID: pool, Budget: rate.String(), DustIn: in.String(), Available: available.String(),
-			Points: points.String(), Credited: credited.String(), DustOut: dust.String()})
+		return points, credits, dust, nil
+	}
+
+	// The global pool: its configured rate plus the dust it carried.
+	in := dustIn[GlobalPool]
+	if in == nil {
+		in = new(big.Int)
+	}
+	available := new(big.Int).Add(rate, in)
+	points, credits, dust, err := settle(GlobalPool, available)
+	if err != nil {
+		return nil, err
+	}
+	rec.Pools = append(rec.Pools, PoolRecord{ID: GlobalPool, Budget: rate.String(), DustIn: in.String(), Available: available.String(),
+		Points: points.String(), Credited: sumCredits(credits).String(), DustOut: dust.String()})
+
+	// Content-owner pools: min(budget, remaining), only among points earned
+	// on their torrents. Nothing assigned (no points) stays in the pool's
+	// remaining balance, so it never carries as dust.
+	for _, op := range owners {
+		budget := op.budget
+		if op.remaining.Cmp(budget) < 0 {
+			budget = new(big.Int).Set(op.remaining)
+		}
+		if budget.Sign() < 0 {
+			budget = new(big.Int)
+		}
+		points, credits, _, err := settle(op.id, budget)
+		if err != nil {
+			return nil, err
+		}
+		credited := sumCredits(credits)
+		pr := PoolRecord{ID: op.id, Budget: budget.String(), DustIn: "0", Available: budget.String(),
+			Points: points.String(), Credited: credited.String(), DustOut: "0", Remaining: op.remaining.String()}
+		if credited.Sign() > 0 {
+			if pr.Torrents, err = attribute(credits, hashes, users, op.torrents); err != nil {
+				return nil, fmt.Errorf("settler: pool %s of epoch %d: %w", op.id, n, err)
+			}
+		}
+		rec.Pools = append(rec.Pools, pr)
 	}
 
 	leaves := make([][32]byte, 0, len(users))
@@ -348,6 +432,111 @@ func (s *Settler) Compute(ctx context.Context, n int64) (*Record, error) {
 	rec.Root = hex.EncodeToString(root[:])
 	rec.TotalPoints, rec.TotalCredited = totalPoints.String(), totalCredited.String()
 	return rec, nil
+}
+
+func sumCredits(cs []Credit) *big.Int {
+	sum := new(big.Int)
+	for _, c := range cs {
+		sum.Add(sum, c.Amount)
+	}
+	return sum
+}
+
+// openPool is a content-owner pool as settlement sees it at seal time.
+type openPool struct {
+	id                string
+	budget, remaining *big.Int
+	torrents          map[string]bool
+}
+
+// loadOpenPools reads every open content-owner pool, in id order.
+func loadOpenPools(ctx context.Context, rdb redis.UniversalClient) ([]openPool, error) {
+	ids, err := rdb.SMembers(ctx, keyPoolsSet).Result()
+	if err != nil {
+		return nil, err
+	}
+	sortPoolIDs(ids)
+	metas := make([]*redis.MapStringStringCmd, len(ids))
+	sets := make([]*redis.StringSliceCmd, len(ids))
+	if len(ids) > 0 {
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				metas[i] = p.HGetAll(ctx, keyPool(id))
+				sets[i] = p.SMembers(ctx, keyPoolTorrents(id))
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	var out []openPool
+	for i, id := range ids {
+		m := metas[i].Val()
+		if m["state"] != PoolOpen || !ValidPoolID(id) || id == GlobalPool {
+			continue
+		}
+		budget, err := ParseAmount(m["budget"])
+		if err != nil {
+			return nil, fmt.Errorf("pool %s: %w", id, err)
+		}
+		rem, err := remainingOf(m)
+		if err != nil {
+			return nil, fmt.Errorf("pool %s: %w", id, err)
+		}
+		ts := map[string]bool{}
+		for _, t := range sets[i].Val() {
+			ts[t] = true
+		}
+		out = append(out, openPool{id: id, budget: budget, remaining: rem, torrents: ts})
+	}
+	return out, nil
+}
+
+// attribute splits a pool's credits by torrent: each user's amount is
+// divided (exactly, largest remainder) over the pool's torrents by the
+// user's attribution points on each ("pts:@<hex>"); an amount with no such
+// points (the torrent left the pool during the epoch) goes to "other".
+func attribute(credits []Credit, hashes []map[string]string, users []string, torrents map[string]bool) (map[string]string, error) {
+	idx := make(map[string]int, len(users))
+	for i, u := range users {
+		idx[u] = i
+	}
+	sum := map[string]*big.Int{}
+	add := func(k string, v *big.Int) {
+		if sum[k] == nil {
+			sum[k] = new(big.Int)
+		}
+		sum[k].Add(sum[k], v)
+	}
+	for _, c := range credits {
+		if c.Amount.Sign() == 0 {
+			continue
+		}
+		var shares []Share
+		for ih, v := range torrentPoints(hashes[idx[c.User]]) {
+			p, ok := new(big.Int).SetString(v, 10)
+			if ok && p.Sign() > 0 && torrents[ih] {
+				shares = append(shares, Share{User: ih, Points: p})
+			}
+		}
+		parts, dust, err := Divide(c.Amount, shares)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			add(p.User, p.Amount)
+		}
+		if dust.Sign() > 0 {
+			add("other", dust)
+		}
+	}
+	out := make(map[string]string, len(sum))
+	for k, v := range sum {
+		if v.Sign() > 0 {
+			out[k] = v.String()
+		}
+	}
+	return out, nil
 }
 
 // carriedDust reads what the previous epoch carried forward per pool.
@@ -405,6 +594,9 @@ func (s *Settler) Apply(ctx context.Context, rec *Record, token int64) error {
 	}
 	if applied == 1 {
 		return nil
+	}
+	if err := s.applyPoolSpend(ctx, rec, token); err != nil {
+		return err
 	}
 	field := strconv.FormatInt(rec.Epoch, 10)
 	tok := strconv.FormatInt(token, 10)
