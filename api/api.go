@@ -84,6 +84,8 @@ type Deps struct {
 	Payer *rewards.Payer
 	// ReceiptKeys serves receipt-key registration and receipt stats; nil leaves them out.
 	ReceiptKeys *rewards.ReceiptKeys
+	// Public serves the public API and transparency page (needs Ledger); nil leaves them out.
+	Public *PublicConfig
 }
 
 // Server is the admin API. It is safe for concurrent use.
@@ -151,6 +153,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.ReceiptKeys != nil {
 		s.routeReceipts(m, d.ReceiptKeys)
 	}
+	s.routePublic(m, d)
 
 	m.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(s.log.Named("metrics")),
