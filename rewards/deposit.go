@@ -1,0 +1,387 @@
+package rewards
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// The deposit watcher credits pools from the chain. It reads the reward
+// token's Transfer events block by block from a cursor up to
+// head - confirmations (deeper than any reorg TRON sees: a block is
+// solidified after 19 confirmations), and for each transfer to a deposit
+// address it made:
+//
+//   - credits the address's pool once: the marker sp:deposit:<txid>:<log
+//     index> is written in the same transaction as the new funded total, so
+//     a transfer seen twice (restart, overlapping scans, a node delivering
+//     duplicates, several watchers) is credited once;
+//   - or, when the address has no pool (its pool was never written, e.g. a
+//     crash between making the key and writing the pool), records it in the
+//     unclaimed list (sp:deposits:unclaimed) for an admin, and logs it;
+//
+// then moves the cursor (sp:deposits:cursor, the next block to read) past
+// the range. Credit first, cursor second: a crash in between re-reads the
+// range and the markers make the repeat a no-op. Transfers to other
+// addresses are not ours and are skipped.
+
+const (
+	keyDepositCursor    = "sp:deposits:cursor"
+	keyDepositUnclaimed = "sp:deposits:unclaimed"
+)
+
+func keyDeposit(id string) string      { return "sp:deposit:" + id }
+func keyPoolDeposits(id string) string { return "sp:pool:" + id + ":dep" }
+
+// DepositConfig tunes the deposit watcher.
+type DepositConfig struct {
+	// Enabled runs the watcher (with rewards enabled and a chain node).
+	Enabled bool `yaml:"enabled"`
+	// Confirmations: blocks on top of a block before its transfers count.
+	Confirmations int64 `yaml:"confirmations"`
+	// PollInterval between scans once caught up.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// MaxRange is the most blocks read per call (the chain client reads at
+	// most 100).
+	MaxRange int64 `yaml:"max_range"`
+	// StartBlock is the first block a new ledger scans; 0 starts at the
+	// confirmed head when the watcher first runs.
+	StartBlock int64 `yaml:"start_block"`
+}
+
+// DefaultDepositConfig waits 20 blocks (one more than TRON's 19 to
+// solidify), polls every 3s (one block).
+func DefaultDepositConfig() DepositConfig {
+	return DepositConfig{Enabled: true, Confirmations: 20, PollInterval: 3 * time.Second, MaxRange: 100}
+}
+
+// Validate names the bad key relative to the pools section.
+func (c DepositConfig) Validate() error {
+	var errs []error
+	if c.Confirmations < 0 || c.Confirmations > 10000 {
+		errs = append(errs, fmt.Errorf("pools.deposits.confirmations %d: must be 0..10000", c.Confirmations))
+	}
+	if c.PollInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("pools.deposits.poll_interval %s: at least 100ms", c.PollInterval))
+	}
+	if c.MaxRange < 1 || c.MaxRange > 100 {
+		errs = append(errs, fmt.Errorf("pools.deposits.max_range %d: must be 1..100", c.MaxRange))
+	}
+	if c.StartBlock < 0 {
+		errs = append(errs, fmt.Errorf("pools.deposits.start_block %d: must be >= 0", c.StartBlock))
+	}
+	return errors.Join(errs...)
+}
+
+// Deposit is one transfer to a deposit address, credited or unclaimed.
+type Deposit struct {
+	ID       string `json:"id"` // "<txid>:<log index>"
+	TxID     string `json:"txid"`
+	LogIndex int    `json:"log_index"`
+	Block    int64  `json:"block"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Amount   string `json:"amount"`         // base units
+	Pool     string `json:"pool,omitempty"` // "" when unclaimed
+	Seen     int64  `json:"seen"`           // unix time the watcher recorded it
+}
+
+// DepositID names a transfer uniquely.
+func DepositID(t TokenTransfer) string { return t.TxID + ":" + strconv.Itoa(t.LogIndex) }
+
+// DepositWatcher credits pools from confirmed token transfers.
+type DepositWatcher struct {
+	rdb redis.UniversalClient
+	src TransferSource
+	cfg DepositConfig
+	log *zap.Logger
+	now func() time.Time
+
+	credited  prometheus.Counter
+	unclaimed prometheus.Counter
+	errors    prometheus.Counter
+	height    prometheus.Gauge
+	lag       prometheus.Gauge
+}
+
+// NewDepositWatcher returns a watcher reading src.
+func NewDepositWatcher(rdb redis.UniversalClient, src TransferSource, cfg DepositConfig, reg prometheus.Registerer, log *zap.Logger) (*DepositWatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	w := &DepositWatcher{rdb: rdb, src: src, cfg: cfg, log: log, now: time.Now,
+		credited: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "credited_total",
+			Help: "Deposits credited to a pool (once per transfer)."}),
+		unclaimed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "unclaimed_total",
+			Help: "Transfers to a deposit address without a pool, recorded for an admin (GET /api/v1/deposits?unclaimed=1)."}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "watcher_errors_total",
+			Help: "Failed scans (node or Redis unavailable); the watcher retries from its cursor."}),
+		height: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "watcher_height",
+			Help: "Last block the deposit watcher has scanned."}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "watcher_lag_blocks",
+			Help: "Chain head minus the last scanned block (confirmations included)."}),
+	}
+	for _, c := range []prometheus.Collector{w.credited, w.unclaimed, w.errors, w.height, w.lag} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Run scans every PollInterval until ctx ends.
+func (w *DepositWatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(w.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if _, err := w.Poll(ctx); err != nil && ctx.Err() == nil {
+			w.errors.Inc()
+			w.log.Warn("deposit scan failed; retrying from the cursor", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Cursor returns the next block to scan (0 before the first scan).
+func (w *DepositWatcher) Cursor(ctx context.Context) (int64, error) {
+	n, err := w.rdb.Get(ctx, keyDepositCursor).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// Poll scans from the cursor up to the confirmed head and returns how many
+// transfers it credited or recorded as unclaimed.
+func (w *DepositWatcher) Poll(ctx context.Context) (int, error) {
+	head, err := w.src.HeadBlock(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("deposits: head: %w", err)
+	}
+	safe := head - w.cfg.Confirmations
+	start := w.cfg.StartBlock
+	if start == 0 {
+		start = max(safe+1, 0)
+	}
+	if err := w.rdb.SetNX(ctx, keyDepositCursor, start, 0).Err(); err != nil {
+		return 0, fmt.Errorf("deposits: cursor: %w", err)
+	}
+	cur, err := w.Cursor(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("deposits: cursor: %w", err)
+	}
+	done := 0
+	for cur <= safe {
+		if err := ctx.Err(); err != nil {
+			return done, err
+		}
+		to := min(cur+w.cfg.MaxRange-1, safe)
+		ts, err := w.src.TokenTransfers(ctx, cur, to)
+		if err != nil {
+			return done, fmt.Errorf("deposits: blocks %d..%d: %w", cur, to, err)
+		}
+		n, err := w.creditAll(ctx, ts)
+		done += n
+		if err != nil {
+			return done, err
+		}
+		if err := w.advance(ctx, to+1); err != nil {
+			return done, err
+		}
+		cur = to + 1
+		w.height.Set(float64(to))
+	}
+	w.lag.Set(float64(head - (cur - 1)))
+	return done, nil
+}
+
+// advance moves the cursor forward only (another watcher may be ahead).
+func (w *DepositWatcher) advance(ctx context.Context, next int64) error {
+	err := w.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		cur, err := tx.Get(ctx, keyDepositCursor).Int64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if cur >= next {
+			return nil
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, keyDepositCursor, next, 0)
+			return nil
+		})
+		return err
+	}, keyDepositCursor)
+	if errors.Is(err, redis.TxFailedErr) {
+		return nil // someone else moved it meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("deposits: move cursor: %w", err)
+	}
+	return nil
+}
+
+// creditAll credits the transfers that go to one of our deposit addresses.
+func (w *DepositWatcher) creditAll(ctx context.Context, ts []TokenTransfer) (int, error) {
+	if len(ts) == 0 {
+		return 0, nil
+	}
+	owners := make([]*redis.StringCmd, len(ts))
+	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range ts {
+			owners[i] = p.Get(ctx, keyPoolAddr(t.To))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("deposits: address lookup: %w", err)
+	}
+	n := 0
+	for i, t := range ts {
+		pool, err := owners[i].Result()
+		if errors.Is(err, redis.Nil) {
+			continue // not a deposit address
+		}
+		if err != nil {
+			return n, err
+		}
+		ok, err := w.credit(ctx, t, pool)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Credit records one transfer to a deposit address: it credits the pool
+// owning t.To, or records it as unclaimed. It returns false when the
+// transfer was already recorded (or is not to a deposit address).
+func (w *DepositWatcher) Credit(ctx context.Context, t TokenTransfer) (bool, error) {
+	pool, err := w.rdb.Get(ctx, keyPoolAddr(t.To)).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return w.credit(ctx, t, pool)
+}
+
+func (w *DepositWatcher) credit(ctx context.Context, t TokenTransfer, pool string) (bool, error) {
+	id := DepositID(t)
+	if t.Amount == nil || t.Amount.Sign() <= 0 {
+		w.log.Info("deposit of no tokens ignored", zap.String("deposit", id), zap.String("to", t.To))
+		return false, nil
+	}
+	d := Deposit{ID: id, TxID: t.TxID, LogIndex: t.LogIndex, Block: t.Block, From: t.From, To: t.To, Amount: t.Amount.String(), Seen: w.now().Unix()}
+	fresh := false
+	err := w.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		fresh = false
+		if n, err := tx.Exists(ctx, keyDeposit(id)).Result(); err != nil || n == 1 {
+			return err // already recorded: credited once
+		}
+		var m map[string]string
+		if pool != "" {
+			var err error
+			if m, err = tx.HGetAll(ctx, keyPool(pool)).Result(); err != nil {
+				return err
+			}
+		}
+		d.Pool = ""
+		var funded *big.Int
+		if m["state"] != "" {
+			f, ok := new(big.Int).SetString(orZero(m["funded"]), 10)
+			if !ok {
+				return fmt.Errorf("pool %s: stored funded %q", pool, m["funded"])
+			}
+			funded, d.Pool = f.Add(f, t.Amount), pool
+		}
+		body, _ := json.Marshal(d)
+		fresh = true
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, keyDeposit(id), body, 0)
+			if funded == nil {
+				p.LPush(ctx, keyDepositUnclaimed, id)
+				return nil
+			}
+			p.HSet(ctx, keyPool(pool), "funded", funded.String())
+			p.LPush(ctx, keyPoolDeposits(pool), id)
+			if m["state"] == PoolClosed { // closed and refunded: refund this too
+				p.HSet(ctx, keyPool(pool), "state", PoolClosing)
+			}
+			return nil
+		})
+		return err
+	}, keyDeposit(id), keyPool(pool))
+	if err != nil {
+		return false, fmt.Errorf("deposits: record %s: %w", id, err)
+	}
+	if !fresh {
+		return false, nil
+	}
+	if d.Pool == "" {
+		w.unclaimed.Inc()
+		w.log.Warn("deposit to an address without a pool recorded as unclaimed", zap.String("deposit", id),
+			zap.String("to", t.To), zap.String("from", t.From), zap.String("amount", d.Amount), zap.Int64("block", t.Block))
+		return true, nil
+	}
+	w.credited.Inc()
+	w.log.Info("deposit credited", zap.String("pool", d.Pool), zap.String("deposit", id), zap.String("from", t.From),
+		zap.String("amount", d.Amount), zap.Int64("block", t.Block))
+	_ = w.rdb.Publish(ctx, PoolsChannel, d.Pool).Err()
+	return true, nil
+}
+
+// Deposits lists deposits newest first: a pool's (pool != ""), or the
+// unclaimed ones (pool == "").
+func Deposits(ctx context.Context, rdb redis.UniversalClient, pool string, limit int64) ([]Deposit, error) {
+	key := keyDepositUnclaimed
+	if pool != "" {
+		key = keyPoolDeposits(pool)
+	}
+	ids, err := rdb.LRange(ctx, key, 0, min(limit, maxListedDeposit)-1).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Deposit, 0, len(ids))
+	for _, id := range ids {
+		body, err := rdb.Get(ctx, keyDeposit(id)).Bytes()
+		if err != nil {
+			return nil, fmt.Errorf("deposit %s: %w", id, err)
+		}
+		var d Deposit
+		if err := json.Unmarshal(body, &d); err != nil {
+			return nil, fmt.Errorf("deposit %s: %w", id, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Deposits lists a pool's deposits (pool != "") or the unclaimed ones
+// (pool == ""), newest first, at most limit (<= 1000).
+func (p *Pools) Deposits(ctx context.Context, pool string, limit int64) ([]Deposit, error) {
+	if pool != "" {
+		if _, err := p.state(ctx, p.rdb, pool); err != nil {
+			return nil, err
+		}
+	}
+	return Deposits(ctx, p.rdb, pool, limit)
+}
