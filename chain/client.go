@@ -1,7 +1,8 @@
 // Package chain pays out on TRON: a gotron-sdk client for the hot wallet's
-// TRC-20 transfers, their confirmation on the solidity node, and balance and
-// energy lookups. Client implements rewards.Chain. chain/tronsim is a
-// simulated node for tests and the dev default.
+// TRC-20 transfers, their confirmation on the solidity node, balance and
+// energy lookups, and block scans for the token's Transfer events (deposits).
+// Client implements rewards.Chain and rewards.TransferSource. chain/tronsim
+// is a simulated node for tests and the dev default.
 package chain
 
 import (

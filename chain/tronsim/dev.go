@@ -33,6 +33,22 @@ func (n *Node) Fund(addr string, tokens *big.Int, trxSun, energy int64) error {
 	return nil
 }
 
+// NewWallet generates a key and funds its address with tokens (base units
+// of the configured token, may be nil), DevTRX and DevEnergy: an external
+// wallet (a depositor) that can sign transfers with chain.NewWithKey. The
+// key is only ever in memory.
+func (n *Node) NewWallet(tokens *big.Int) (key *ecdsa.PrivateKey, addr string, err error) {
+	key, err = crypto.GenerateKey()
+	if err != nil {
+		return nil, "", fmt.Errorf("tronsim: generate key: %w", err)
+	}
+	addr = address.PubkeyToAddress(key.PublicKey).String()
+	if err := n.Fund(addr, tokens, DevTRX, DevEnergy); err != nil {
+		return nil, "", err
+	}
+	return key, addr, nil
+}
+
 // NewDev builds a node from cfg, starts it on listen and funds a freshly
 // generated hot wallet with DevTokens, DevTRX and DevEnergy. It returns the
 // running node, the token contract address and the hot wallet's key (only

@@ -90,7 +90,7 @@ func (n *Node) validate(tx *core.Transaction) (*admitted, *rejection) {
 		return nil, reject(api.Return_SIGERROR, "Validate signature error: %s is signed by %s but it is not contained of permission",
 			address.Address(owner[:]).String(), address.Address(signer).String())
 	}
-	if !bytes.Equal(ct.ContractAddress, n.token.addr) {
+	if n.tokenAt(ct.ContractAddress) == nil {
 		return nil, reject(api.Return_CONTRACT_VALIDATE_ERROR, "No contract or not a smart contract")
 	}
 	if raw.FeeLimit < 0 || raw.FeeLimit > MaxFeeLimit {
@@ -152,19 +152,20 @@ func recoverSigner(id, sig []byte) ([]byte, error) {
 // stored transaction (with its result) and its info. mu must be held.
 func (n *Node) execute(p *pendingTx, num, ts int64) (*core.Transaction, *core.TransactionInfo) {
 	tx := proto.Clone(p.tx).(*core.Transaction)
+	ct := new(core.TriggerSmartContract)
+	_ = tx.RawData.Contract[0].Parameter.UnmarshalTo(ct) // validated on broadcast
+	tok := n.tokenAt(ct.ContractAddress)                 // validated; contracts are never removed
 	info := &core.TransactionInfo{
 		Id:              p.id,
 		BlockNumber:     num,
 		BlockTimeStamp:  ts,
-		ContractAddress: append([]byte(nil), n.token.addr...),
+		ContractAddress: append([]byte(nil), tok.addr...),
 		Receipt:         &core.ResourceReceipt{NetUsage: p.netUsage, NetFee: p.netFee},
 	}
-	ct := new(core.TriggerSmartContract)
-	_ = tx.RawData.Contract[0].Parameter.UnmarshalTo(ct) // validated on broadcast
 	owner, _ := keyOf(ct.OwnerAddress)
 	a := n.acct(owner, true)
 
-	c := n.token.run(ct.OwnerAddress, ct.Data, n.cfg.TransferEnergy, n.cfg.NewHolderEnergy)
+	c := tok.run(ct.OwnerAddress, ct.Data, n.cfg.TransferEnergy, n.cfg.NewHolderEnergy)
 	if f := n.take(FaultRevert); f != nil {
 		c = revertCall("tronsim: injected revert")
 	}
@@ -207,8 +208,8 @@ func (n *Node) execute(p *pendingTx, num, ts int64) (*core.Transaction, *core.Tr
 		r.Result = core.Transaction_Result_SUCCESS
 		info.ContractResult = [][]byte{c.ret}
 		if c.transfer {
-			n.token.apply(c)
-			info.Log = []*core.TransactionInfo_Log{n.token.transferLog(c)}
+			tok.apply(c)
+			info.Log = []*core.TransactionInfo_Log{tok.transferLog(c)}
 		}
 	}
 	tx.Ret = []*core.Transaction_Result{{Fee: info.Fee, ContractRet: r.Result}}

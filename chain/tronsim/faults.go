@@ -3,6 +3,7 @@ package tronsim
 import (
 	"context"
 	"fmt"
+	"path"
 
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/api"
 	"google.golang.org/grpc"
@@ -40,6 +41,11 @@ const (
 	// FaultTamper makes TriggerContract return a transaction paying a
 	// different recipient than asked (a malicious or broken node).
 	FaultTamper
+	// FaultNoInfos makes GetTransactionInfoByBlockNum (both services)
+	// answer an empty list whatever the block holds (Times counts calls), as
+	// a node that does not keep transaction infos, or a lagging node behind
+	// a load balancer, does.
+	FaultNoInfos
 )
 
 func (k FaultKind) String() string {
@@ -60,6 +66,8 @@ func (k FaultKind) String() string {
 		return "unavailable"
 	case FaultTamper:
 		return "tamper"
+	case FaultNoInfos:
+		return "no_infos"
 	}
 	return fmt.Sprintf("fault(%d)", int(k))
 }
@@ -72,6 +80,9 @@ type Fault struct {
 	Code    api.ReturnResponseCode // FaultReject
 	Message string                 // FaultReject (default: the code's name)
 	Blocks  int                    // FaultDelay
+	// Method limits FaultUnavailable to RPCs of this name (both services),
+	// e.g. "GetTransactionInfoByBlockNum"; empty: every RPC.
+	Method string
 }
 
 // Inject sets a fault, replacing one of the same kind.
@@ -126,6 +137,16 @@ func (n *Node) Revert(times int) { n.Inject(Fault{Kind: FaultRevert, Times: time
 // Unavailable answers the next times RPCs with codes.Unavailable.
 func (n *Node) Unavailable(times int) { n.Inject(Fault{Kind: FaultUnavailable, Times: times}) }
 
+// UnavailableFor answers the next times calls of the RPC named method (e.g.
+// "GetTransactionInfoByBlockNum") with codes.Unavailable; others succeed.
+func (n *Node) UnavailableFor(method string, times int) {
+	n.Inject(Fault{Kind: FaultUnavailable, Times: times, Method: method})
+}
+
+// NoInfos makes the next times GetTransactionInfoByBlockNum calls answer an
+// empty list.
+func (n *Node) NoInfos(times int) { n.Inject(Fault{Kind: FaultNoInfos, Times: times}) }
+
 // take returns the active fault of kind k and counts one use; mu must be
 // held.
 func (n *Node) take(k FaultKind) *Fault {
@@ -143,10 +164,14 @@ func (n *Node) take(k FaultKind) *Fault {
 	return &c
 }
 
-// intercept implements FaultUnavailable for every RPC.
+// intercept implements FaultUnavailable for every RPC (or the one named in
+// the fault).
 func (n *Node) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	n.mu.Lock()
-	f := n.take(FaultUnavailable)
+	var f *Fault
+	if g := n.faults[FaultUnavailable]; g != nil && (g.Method == "" || path.Base(info.FullMethod) == g.Method) {
+		f = n.take(FaultUnavailable)
+	}
 	n.mu.Unlock()
 	if f != nil {
 		return nil, status.Error(codes.Unavailable, "tronsim: injected unavailability")

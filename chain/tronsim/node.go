@@ -1,8 +1,10 @@
 // Package tronsim is a simulated TRON node: a real gRPC server speaking the
-// Wallet and WalletSolidity services (the subset seedpay calls) with one
-// TRC-20 token contract, TRX and energy accounting, signature, TAPOS and
-// expiration checks, block production, a lagging solidity view and fault
-// injection. Tests and the dev default talk to it with the real gotron-sdk
+// Wallet and WalletSolidity services (the subset seedpay calls) with a
+// TRC-20 token contract (more with AddToken) whose transfers record
+// Transfer event logs as java-tron does, block scans
+// (GetTransactionInfoByBlockNum, GetBlockByNum2), TRX and energy
+// accounting, signature, TAPOS and expiration checks, block production, a
+// lagging solidity view and fault injection. Tests and the dev default talk to it with the real gotron-sdk
 // client over a socket; nothing below the client is mocked.
 //
 // Chain time is the wall clock plus an offset that AdvanceTime moves forward,
@@ -61,7 +63,7 @@ const (
 	readEnergy int64 = 1_000
 )
 
-// TokenConfig describes the one TRC-20 contract on the sim chain.
+// TokenConfig describes a TRC-20 contract on the sim chain.
 type TokenConfig struct {
 	Address  string // base58; default DefaultTokenAddress
 	Name     string // default "BitTorrent"
@@ -185,7 +187,11 @@ type pendingTx struct {
 type Node struct {
 	cfg   Config
 	log   *zap.Logger
-	token *token
+	token *token // the configured token (Config.Token)
+
+	// tokens holds every TRC-20 contract on the chain by 21-byte address:
+	// the configured one and those added with AddToken (mu guards it).
+	tokens map[addrKey]*token
 
 	mu          sync.Mutex
 	accounts    map[addrKey]*account
@@ -224,10 +230,12 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tronsim: token address: %w", err)
 	}
+	tk, _ := keyOf(tokAddr)
 	n := &Node{
 		cfg:         cfg,
 		log:         cfg.Logger,
 		token:       newToken(tokAddr, cfg.Token),
+		tokens:      map[addrKey]*token{},
 		accounts:    map[addrKey]*account{},
 		recent:      map[uint16][]byte{},
 		txs:         map[string]*txRecord{},
@@ -237,8 +245,52 @@ func New(cfg Config) (*Node, error) {
 		newBlock:    make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
+	n.tokens[tk] = n.token
 	n.appendBlock(n.nowMS(), nil)
 	return n, nil
+}
+
+// AddToken deploys another TRC-20 contract with the same code as the
+// configured one (name, symbol, decimals, balanceOf, transfer and its
+// Transfer event) at tc.Address, which is required and must be free. Its
+// balances are separate; MintToken and TokenBalanceOf reach them. Tests use
+// it to check that only the configured token's events count.
+func (n *Node) AddToken(tc TokenConfig) error {
+	if tc.Address == "" {
+		return errors.New("tronsim: AddToken: address required")
+	}
+	k, err := mustKey(tc.Address)
+	if err != nil {
+		return fmt.Errorf("tronsim: AddToken: %w", err)
+	}
+	if tc.Name == "" {
+		tc.Name = "Other"
+	}
+	if tc.Symbol == "" {
+		tc.Symbol = "OTH"
+	}
+	if tc.Decimals == 0 {
+		tc.Decimals = 18
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.tokens[k] != nil {
+		return fmt.Errorf("tronsim: AddToken: a token already lives at %s", tc.Address)
+	}
+	if n.accounts[k] != nil {
+		return fmt.Errorf("tronsim: AddToken: %s is an account", tc.Address)
+	}
+	n.tokens[k] = newToken(address.Address(k[:]), tc)
+	return nil
+}
+
+// tokenAt is the contract at a 21-byte address, or nil; mu must be held.
+func (n *Node) tokenAt(b []byte) *token {
+	k, ok := keyOf(b)
+	if !ok {
+		return nil
+	}
+	return n.tokens[k]
 }
 
 // ParseAddress decodes a base58check TRON address and checks its length and
@@ -606,6 +658,12 @@ func (n *Node) SetEnergy(addr string, limit int64) error {
 
 // Mint adds amount token base units to addr (it then counts as a holder).
 func (n *Node) Mint(addr string, amount *big.Int) error {
+	return n.MintToken(n.cfg.Token.Address, addr, amount)
+}
+
+// MintToken is Mint on the token contract at tokenAddr (the configured one
+// or one from AddToken).
+func (n *Node) MintToken(tokenAddr, addr string, amount *big.Int) error {
 	k, err := mustKey(addr)
 	if err != nil {
 		return err
@@ -613,21 +671,42 @@ func (n *Node) Mint(addr string, amount *big.Int) error {
 	if amount == nil || amount.Sign() < 0 {
 		return errors.New("tronsim: mint amount must be >= 0")
 	}
+	tk, err := mustKey(tokenAddr)
+	if err != nil {
+		return fmt.Errorf("tronsim: token: %w", err)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.token.mint(k, amount)
+	t := n.tokens[tk]
+	if t == nil {
+		return fmt.Errorf("tronsim: no token contract at %s", tokenAddr)
+	}
+	t.mint(k, amount)
 	return nil
 }
 
 // TokenBalance is addr's token balance on the head state.
 func (n *Node) TokenBalance(addr string) (*big.Int, error) {
+	return n.TokenBalanceOf(n.cfg.Token.Address, addr)
+}
+
+// TokenBalanceOf is addr's balance of the token contract at tokenAddr.
+func (n *Node) TokenBalanceOf(tokenAddr, addr string) (*big.Int, error) {
 	k, err := mustKey(addr)
 	if err != nil {
 		return nil, err
 	}
+	tk, err := mustKey(tokenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("tronsim: token: %w", err)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.token.balanceOf(k), nil
+	t := n.tokens[tk]
+	if t == nil {
+		return nil, fmt.Errorf("tronsim: no token contract at %s", tokenAddr)
+	}
+	return t.balanceOf(k), nil
 }
 
 // TRXBalance is addr's TRX balance in sun.

@@ -100,7 +100,7 @@ func (n *Node) checkCall(in *core.TriggerSmartContract) *api.Return {
 	if _, valid := keyOf(in.GetOwnerAddress()); !valid {
 		return failed(api.Return_CONTRACT_VALIDATE_ERROR, "Invalid ownerAddress")
 	}
-	if !bytes.Equal(in.GetContractAddress(), n.token.addr) {
+	if n.tokenAt(in.GetContractAddress()) == nil {
 		return failed(api.Return_CONTRACT_VALIDATE_ERROR, "No contract or not a smart contract")
 	}
 	if in.CallValue != 0 || in.CallTokenValue != 0 {
@@ -156,7 +156,7 @@ func (n *Node) constantCall(in *core.TriggerSmartContract) *api.TransactionExten
 	if r := n.checkCall(in); r != nil {
 		return &api.TransactionExtention{Result: r}
 	}
-	c := n.token.run(in.OwnerAddress, in.Data, n.cfg.TransferEnergy, n.cfg.NewHolderEnergy)
+	c := n.tokenAt(in.ContractAddress).run(in.OwnerAddress, in.Data, n.cfg.TransferEnergy, n.cfg.NewHolderEnergy)
 	tx, id, err := n.buildTx(proto.Clone(in).(*core.TriggerSmartContract))
 	if err != nil {
 		return &api.TransactionExtention{Result: failed(api.Return_OTHER_ERROR, err.Error())}
@@ -313,6 +313,9 @@ func (n *Node) infosByBlock(num int64, solid bool) *api.TransactionInfoList {
 	list := &api.TransactionInfoList{}
 	b := n.blockAt(num)
 	if b == nil || num > n.limit(solid) {
+		return list
+	}
+	if n.take(FaultNoInfos) != nil {
 		return list
 	}
 	for _, id := range b.txids {
