@@ -84,6 +84,8 @@ type Deps struct {
 	Payer *rewards.Payer
 	// ReceiptKeys serves receipt-key registration and receipt stats; nil leaves them out.
 	ReceiptKeys *rewards.ReceiptKeys
+	// Pools serves the pool, deposit and bounty routes; nil leaves them out.
+	Pools *rewards.Pools
 	// Public serves the public API and transparency page (needs Ledger); nil leaves them out.
 	Public *PublicConfig
 }
@@ -152,6 +154,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.ReceiptKeys != nil {
 		s.routeReceipts(m, d.ReceiptKeys)
+	}
+	if d.Pools != nil {
+		s.routePools(m, d.Pools)
 	}
 	s.routePublic(m, d)
 

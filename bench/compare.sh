@@ -5,6 +5,10 @@
 # (wrk + bench/wrk/announce.lua), first pinned (tracker and its Redis on CPU 0,
 # load on CPU 1), then unpinned. Then a "1M peers" step (pinned): a fresh
 # tracker is filled with ~1M distinct peers over UDP and its RSS read.
+# "seedpay-receipts" is seedpay with accounting on while bench/receiptload
+# posts signed upload receipts at a fixed rate (default 1000/s, batches of
+# 100) through the whole UDP and HTTP measurement; its ratio to "seedpay-on"
+# is the cost of receipts to announce throughput (printed after the table).
 # Prints ONE markdown table (every figure also as a ratio to opentracker in
 # the same run) and the details behind it.
 #
@@ -15,7 +19,11 @@
 #   --quick                 2 s per measurement, fill 100 peers/torrent instead of 1000
 #   --duration N            seconds per measurement (env BENCH_DURATION; default 10, max 60)
 #   --no-1m                 skip the 1M-peers step
-#   --trackers "A B"        subset of: opentracker chihaya seedpay-off seedpay-on (env BENCH_TRACKERS)
+#   --trackers "A B"        subset of: opentracker chihaya seedpay-off seedpay-on seedpay-receipts (env BENCH_TRACKERS)
+#   --receipt-rate N        receipts/s for seedpay-receipts (env BENCH_RECEIPT_RATE; default 1000)
+#   --receipt-batch N       receipts per POST (env BENCH_RECEIPT_BATCH; default 100)
+#   --rev REV               build seedpay and the load generators from commit REV (git archive into the
+#                           work dir) instead of the work tree, e.g. --rev HEAD (env BENCH_REV)
 #   --keep                  keep the work dir (logs, configs) instead of deleting it
 # Everything runs on loopback; every process started here is killed on exit.
 set -euo pipefail
@@ -25,7 +33,10 @@ CHIHAYA_MOD=github.com/chihaya/chihaya
 CHIHAYA_VERSION=v1.0.1-0.20230615203145-2f794401e44a
 
 DURATION=${BENCH_DURATION:-}
-TRACKERS=${BENCH_TRACKERS:-"opentracker chihaya seedpay-off seedpay-on"}
+TRACKERS=${BENCH_TRACKERS:-"opentracker chihaya seedpay-off seedpay-on seedpay-receipts"}
+RECEIPT_RATE=${BENCH_RECEIPT_RATE:-1000}
+RECEIPT_BATCH=${BENCH_RECEIPT_BATCH:-100}
+REV=${BENCH_REV:-}
 QUICK=0
 DO_1M=1
 KEEP=0
@@ -37,6 +48,12 @@ while [ $# -gt 0 ]; do
     --no-1m) DO_1M=0 ;;
     --trackers) TRACKERS=${2:?}; shift ;;
     --trackers=*) TRACKERS=${1#*=} ;;
+    --receipt-rate) RECEIPT_RATE=${2:?}; shift ;;
+    --receipt-rate=*) RECEIPT_RATE=${1#*=} ;;
+    --receipt-batch) RECEIPT_BATCH=${2:?}; shift ;;
+    --receipt-batch=*) RECEIPT_BATCH=${1#*=} ;;
+    --rev) REV=${2:?}; shift ;;
+    --rev=*) REV=${1#*=} ;;
     --keep) KEEP=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -49,8 +66,14 @@ fi
 case $DURATION in ''|*[!0-9]*) echo "compare.sh: duration must be whole seconds" >&2; exit 2 ;; esac
 [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] || { echo "compare.sh: duration must be 1..60 s" >&2; exit 2; }
 for t in $TRACKERS; do
-  case $t in opentracker|chihaya|seedpay-off|seedpay-on) ;; *) echo "compare.sh: unknown tracker $t" >&2; exit 2 ;; esac
+  case $t in opentracker|chihaya|seedpay-off|seedpay-on|seedpay-receipts) ;; *) echo "compare.sh: unknown tracker $t" >&2; exit 2 ;; esac
 done
+if [ -n "$REV" ]; then
+  REV=$(git -C "$ROOT" rev-parse --verify --quiet "$REV^{commit}") || { echo "compare.sh: --rev: no such commit" >&2; exit 2; }
+fi
+case $RECEIPT_RATE$RECEIPT_BATCH in *[!0-9]*) echo "compare.sh: receipt rate and batch must be whole numbers" >&2; exit 2 ;; esac
+[ "$RECEIPT_RATE" -ge 1 ] && [ "$RECEIPT_RATE" -le 100000 ] && [ "$RECEIPT_BATCH" -ge 1 ] && [ "$RECEIPT_BATCH" -le 1000 ] \
+  || { echo "compare.sh: --receipt-rate must be 1..100000, --receipt-batch 1..1000" >&2; exit 2; }
 
 # The load: the same population and mix for every tracker.
 TORRENTS=1000            # info hashes (udpload -print-hashes)
@@ -70,6 +93,7 @@ WORK=$(mktemp -d /tmp/seedpay-bench.XXXXXX)
 LOGS=$WORK/logs
 mkdir -p "$LOGS"
 PIDS=()
+LOADS=() # 1-minute load average at the start of each throughput measurement
 
 log() { printf '%s [%3ds] %s\n' "$(date +%H:%M:%S)" $(( $(date +%s) - START_TIME )) "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -149,9 +173,19 @@ install_missing() {
 }
 
 build() {
-  log "building seedpay and udpload"
-  (cd "$ROOT" && go build -o "$WORK/seedpay" ./cmd/seedpay && go build -o "$WORK/udpload" ./bench/udpload) \
+  local src=$ROOT
+  if [ -n "$REV" ]; then
+    src=$WORK/src
+    mkdir -p "$src"
+    git -C "$ROOT" archive "$REV" | tar -x -C "$src" || die "git archive $REV failed"
+    log "building from commit ${REV:0:12} (git archive), not the work tree"
+  fi
+  log "building seedpay, udpload and receiptload"
+  (cd "$src" && go build -o "$WORK/seedpay" ./cmd/seedpay && go build -o "$WORK/udpload" ./bench/udpload \
+    && go build -o "$WORK/receiptload" ./bench/receiptload) \
     || die "build failed"
+  "$WORK/udpload" -print-hashes -torrents $TORRENTS >"$WORK/hashes.txt"
+  [[ " $TRACKERS " == *" chihaya "* ]] || return 0
   log "building upstream chihaya $CHIHAYA_VERSION in a throwaway module"
   local mod=$WORK/chihaya-build
   mkdir -p "$mod"
@@ -162,7 +196,6 @@ build() {
     printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/chihaya"\n' "$CHIHAYA_MOD" >tools.go
     go get "$CHIHAYA_MOD@$CHIHAYA_VERSION" && go mod tidy && go build -o "$WORK/chihaya" "$CHIHAYA_MOD/cmd/chihaya"
   ) >"$LOGS/chihaya-build.log" 2>&1 || { tail -20 "$LOGS/chihaya-build.log" >&2; die "chihaya build failed"; }
-  "$WORK/udpload" -print-hashes -torrents $TORRENTS >"$WORK/hashes.txt"
 }
 
 # ---------------------------------------------------------------- trackers
@@ -230,14 +263,14 @@ EOF
   wait_tcp "$port" || { tail "$LOGS/chihaya-$RUN.log" >&2; die "chihaya did not start"; }
 }
 
-start_seedpay() { # on|off: rewards accounting
-  local acct=$1 port aport rport token cfg i reply
-  cfg=$WORK/seedpay-$acct-$RUN.yaml
+start_seedpay() { # on|off (rewards accounting) [name]
+  local acct=$1 acct_name=${2:-$1} port aport rport token cfg i reply
+  cfg=$WORK/seedpay-$acct_name-$RUN.yaml
   port=$(free_port); aport=$(free_port); rport=$(free_port)
   token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
   # A real redis-server as in production (no persistence here), pinned with
   # the tracker: its work is part of the tracker's cost.
-  start_bg "redis-$acct-$RUN" "${PIN_T[@]}" redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no
+  start_bg "redis-$acct_name-$RUN" "${PIN_T[@]}" redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no
   XPID=$LAST_PID
   wait_tcp "$rport" || die "redis-server did not start"
   cat >"$cfg" <<EOF
@@ -257,7 +290,7 @@ api: {admin_token: "$token"}
 rewards: {enabled: $([ "$acct" = on ] && echo true || echo false)}
 payouts: {enabled: false}
 EOF
-  start_bg "seedpay-$acct-$RUN" "${PIN_T[@]}" "$WORK/seedpay" serve --config "$cfg" \
+  start_bg "seedpay-$acct_name-$RUN" "${PIN_T[@]}" "$WORK/seedpay" serve --config "$cfg" \
     --http "127.0.0.1:$port" --udp "127.0.0.1:$port" --api "127.0.0.1:$aport"
   TPID=$LAST_PID UDP_ADDR=127.0.0.1:$port HTTP_URL=http://127.0.0.1:$port API=http://127.0.0.1:$aport
   for i in $(seq 150); do
@@ -265,7 +298,8 @@ EOF
     kill -0 "$TPID" 2>/dev/null || break
     sleep 0.1
   done
-  curl -sf "$API/healthz" >/dev/null || { tail "$LOGS/seedpay-$acct-$RUN.log" >&2; die "seedpay did not start"; }
+  curl -sf "$API/healthz" >/dev/null || { tail "$LOGS/seedpay-$acct_name-$RUN.log" >&2; die "seedpay did not start"; }
+  TOKEN=$token
   reply=$(curl -sf -X POST -H "Authorization: Bearer $token" -d '{"name":"bench"}' "$API/api/v1/users") \
     || die "creating the benchmark user failed"
   PASSKEY=$(printf '%s' "$reply" | sed -n 's/.*"passkey":"\([^"]*\)".*/\1/p')
@@ -289,6 +323,7 @@ start_tracker() { # name
     chihaya) start_chihaya ;;
     seedpay-off) start_seedpay off ;;
     seedpay-on) start_seedpay on ;;
+    seedpay-receipts) start_seedpay on receipts ;;
   esac
 }
 
@@ -318,15 +353,51 @@ wrk_run() { # OUTFILE [close]
 # R[run/tracker/key] = value
 declare -A R
 
+# receipts_start DIR: bench/receiptload against the running seedpay, pinned
+# like the load, for the rest of the measurement (stopped by receipts_stop);
+# returns once its receipts are signed and its first ones were accepted.
+RPID=""
+receipts_start() {
+  local d=$1 i window=$(( 3 * DURATION + 20 ))
+  log "$RUN: receipts: setting up users, keys and announces, signing $(( RECEIPT_RATE * window )) receipts"
+  "${PIN_L[@]}" timeout -k 5 $(( window + 120 )) "$WORK/receiptload" -target "$HTTP_URL" -api "$API" -token "$TOKEN" \
+    -rate "$RECEIPT_RATE" -batch "$RECEIPT_BATCH" -receipts $(( RECEIPT_RATE * window )) -duration $(( window + 40 ))s \
+    >"$d/receipts" 2>&1 &
+  RPID=$!
+  PIDS+=("$RPID")
+  for i in $(seq 600); do
+    grep -q '^READY ' "$d/receipts" && break
+    kill -0 "$RPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '^READY ' "$d/receipts" || { cat "$d/receipts" >&2; die "receiptload did not get ready"; }
+  log "$RUN: receipts: flowing at $RECEIPT_RATE/s in batches of $RECEIPT_BATCH"
+}
+
+receipts_stop() { # DIR: stop receiptload, insist that its receipts were accepted
+  local d=$1
+  stop_pid "$RPID"
+  RPID=""
+  local acc
+  acc=$(kv "$d/receipts" accepted)
+  if [ -z "$acc" ] || [ "$acc" = 0 ]; then
+    cat "$d/receipts" >&2
+    die "no receipt was accepted: a failed measurement"
+  fi
+  log "$RUN: receipts: $(grep '^receipts:' "$d/receipts")"
+}
+
 measure() { # run tracker
   local run=$1 t=$2 d=$WORK/$1-$2 a b x y
   mkdir -p "$d"
-  log "$run: $t: starting"
+  LOADS+=("$(cut -d' ' -f1 /proc/loadavg)")
+  log "$run: $t: starting (load average ${LOADS[-1]})"
   start_tracker "$t"
   R[$run/$t/rss0]=$(rss_kb "$TPID")
   log "$run: $t: warming: every one of $TORRENTS x $PEERS peers announces once (numwant 0)"
   udpload "$d/warm" -fill -numwant 0 -torrents $TORRENTS -peers $PEERS -duration ${FILL_MAX}s -sockets $SOCKETS -window $WINDOW
   [ -n "$(kv "$d/warm" announces)" ] || { cat "$d/warm" >&2; die "$t: warm-up failed"; }
+  [ "$t" = seedpay-receipts ] && receipts_start "$d"
 
   log "$run: $t: UDP ${DURATION}s"
   a=$(cpu_ticks "$TPID"); x=0; [ -n "$XPID" ] && x=$(cpu_ticks "$XPID")
@@ -343,6 +414,7 @@ measure() { # run tracker
   R[$run/$t/http_gen_cpu]=$(awk -v d="$DURATION" '{printf "%.2f", ($1 + $2) / d}' "$d/http.time")
   log "$run: $t: HTTP ${DURATION}s (Connection: close)"
   wrk_run "$d/httpclose" close
+  [ "$t" = seedpay-receipts ] && receipts_stop "$d"
 
   R[$run/$t/rss]=$(rss_kb "$TPID")
   [ -n "$XPID" ] && R[$run/$t/redis_rss]=$(rss_kb "$XPID")
@@ -355,6 +427,7 @@ measure() { # run tracker
 
 million() { # tracker: fresh process, fill FILL_PEERS per torrent, RSS per peer
   local t=$1 d=$WORK/1m-$1
+  [ "$t" = seedpay-receipts ] && return 0 # the same process as seedpay-on until receipts flow
   mkdir -p "$d"
   log "1M: $t: starting"
   start_tracker "$t"
@@ -390,6 +463,7 @@ label() {
     chihaya) echo "chihaya (upstream, no hooks)" ;;
     seedpay-off) echo "seedpay, accounting off" ;;
     seedpay-on) echo "seedpay, accounting on" ;;
+    seedpay-receipts) echo "seedpay, accounting on, $RECEIPT_RATE receipts/s" ;;
   esac
 }
 
@@ -453,11 +527,16 @@ print_details() {
         [ -n "$m" ] && printf '; accounting events: %s' "$m"
         printf '; Redis RSS %s MiB' "$(awk -v k="${R[$run/$t/redis_rss]:-0}" 'BEGIN {printf "%.0f", k / 1024}')"
       fi
+      if [ -f "$d/receipts" ]; then
+        m=$(awk '/^seedpay_receipts_total/ {printf "%s%s %d", s, $1, $2; s = ", "}' "$d/metrics" 2>/dev/null | sed 's/seedpay_receipts_total//g')
+        printf '; receiptload %s; tracker receipt counters (with the probes): %s' "$(sed -n 's/^receipts: //p' "$d/receipts")" "${m:-?}"
+      fi
       echo
     done
   done
   if [ $DO_1M = 1 ]; then
     for t in $TRACKERS; do
+      [ "$t" = seedpay-receipts ] && continue
       printf -- '- peers step, %s: %s peers held (census by scrape), RSS %s -> %s MiB, filled at %s announces/s in %s s\n' \
         "$t" "${R[1m/$t/peers]:-?}" \
         "$(awk -v k="${R[1m/$t/rss0]:-0}" 'BEGIN {printf "%.0f", k / 1024}')" \
@@ -465,6 +544,23 @@ print_details() {
         "${R[1m/$t/fill_rate]:-?}" "${R[1m/$t/fill_s]:-?}"
     done
   fi
+}
+
+print_receipts() { # the ratio of announce throughput with receipts flowing to without
+  [[ " $TRACKERS " == *" seedpay-on "* && " $TRACKERS " == *" seedpay-receipts "* ]] || return 0
+  local run d
+  echo
+  echo "Receipts flowing ($RECEIPT_RATE receipts/s, batches of $RECEIPT_BATCH) vs not, seedpay with accounting on, same run (ratio = with / without):"
+  for run in $RUNS; do
+    d=$WORK/$run-seedpay-receipts
+    printf -- '- %s: UDP announces/s %s, UDP announces per tracker CPU-s %s, HTTP announces/s %s, HTTP 1 conn each %s; receipts accepted %s of %s posted (%s/s accepted), rejected %s (%s)\n' "$run" \
+      "$(ratio "$(value "$run" seedpay-receipts udp)" "$(value "$run" seedpay-on udp)")" \
+      "$(ratio "$(value "$run" seedpay-receipts udpeff)" "$(value "$run" seedpay-on udpeff)")" \
+      "$(ratio "$(value "$run" seedpay-receipts http)" "$(value "$run" seedpay-on http)")" \
+      "$(ratio "$(value "$run" seedpay-receipts httpclose)" "$(value "$run" seedpay-on httpclose)")" \
+      "$(kv "$d/receipts" accepted)" "$(kv "$d/receipts" sent)" "$(kv "$d/receipts" accepted_per_s)" \
+      "$(kv "$d/receipts" rejected)" "$(kv "$d/receipts" reasons)"
+  done
 }
 
 # ---------------------------------------------------------------- main
@@ -488,11 +584,17 @@ done
 ELAPSED=$(( $(date +%s) - START_TIME ))
 {
   echo
-  echo "seedpay bench/compare.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)'), $(nproc) CPUs, load average before: $LOADAVG"
+  if [ -n "$REV" ]; then
+    built="commit ${REV:0:7} (built from git archive)"
+  else
+    built="commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
+  fi
+  echo "seedpay bench/compare.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), $built, $(nproc) CPUs, load average before: $LOADAVG"
   echo "load: $TORRENTS torrents x $PEERS peers (filled first, numwant 0), exponential head, 75% seeders, numwant $NUMWANT; UDP: udpload $SOCKETS sockets x $WINDOW in flight, announce:scrape 100:1; HTTP: wrk -t$WRK_THREADS -c$WRK_CONNS; ${DURATION}s per measurement; pinned = tracker (+ Redis) on CPU 0, load on CPU 1; ratios are to opentracker in the same run; tracker CPU-s includes seedpay's Redis; HTTP latency is from the keep-alive run"
   echo
   print_table
+  print_receipts
   print_details
   echo
-  echo "total time ${ELAPSED}s, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "total time ${ELAPSED}s, load average after: $(cut -d' ' -f1-3 /proc/loadavg); 1-minute load average at the start of each throughput measurement: ${LOADS[*]}"
 }
