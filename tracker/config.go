@@ -29,8 +29,16 @@ type Config struct {
 	UDPConnectionKey string `yaml:"udp_connection_key"`
 	// UDPMaxClockSkew is how long a connection id stays valid (BEP 15: 2 min).
 	UDPMaxClockSkew time.Duration `yaml:"udp_max_clock_skew"`
-	// UDPWorkers is the number of goroutines reading the UDP socket (0: one per CPU).
+	// UDPWorkers is the number of goroutines reading the UDP sockets, spread
+	// over them (0: one per CPU; at least one per socket).
 	UDPWorkers int `yaml:"udp_workers"`
+	// UDPSockets is the number of sockets bound to udp_addr with
+	// SO_REUSEPORT (Linux), the kernel spreading clients over them (0: 1).
+	UDPSockets int `yaml:"udp_sockets"`
+	// UDPBatch is the most datagrams one worker reads with one recvmmsg and
+	// answers with one sendmmsg (Linux; 0: DefaultUDPBatch, 1: one
+	// read and one write per datagram).
+	UDPBatch int `yaml:"udp_batch"`
 	// HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout bound each connection.
 	HTTPReadTimeout  time.Duration `yaml:"http_read_timeout"`
 	HTTPWriteTimeout time.Duration `yaml:"http_write_timeout"`
@@ -38,6 +46,9 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown of open HTTP requests.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
+
+// DefaultUDPBatch is udp_batch's default.
+const DefaultUDPBatch = 32
 
 // DefaultConfig returns the defaults every unset key falls back to.
 func DefaultConfig() Config {
@@ -94,6 +105,12 @@ func (c Config) Validate() error {
 	}
 	if c.UDPWorkers < 0 || c.UDPWorkers > 1024 {
 		bad("udp_workers", "%d: must be 0..1024", c.UDPWorkers)
+	}
+	if c.UDPSockets < 0 || c.UDPSockets > 256 {
+		bad("udp_sockets", "%d: must be 0..256", c.UDPSockets)
+	}
+	if c.UDPBatch < 0 || c.UDPBatch > 1024 {
+		bad("udp_batch", "%d: must be 0..1024", c.UDPBatch)
 	}
 	for key, d := range map[string]time.Duration{
 		"http_read_timeout": c.HTTPReadTimeout, "http_write_timeout": c.HTTPWriteTimeout,

@@ -16,12 +16,12 @@ import (
 // Server runs the HTTP and UDP frontends. Listening and serving errors are
 // returned to the caller: nothing here exits the process.
 type Server struct {
-	cfg     Config
-	http    *httpFrontend
-	udp     *udpFrontend
-	httpLn  net.Listener
-	udpConn *net.UDPConn
-	log     *zap.Logger
+	cfg      Config
+	http     *httpFrontend
+	udp      *udpFrontend
+	httpLn   net.Listener
+	udpConns []*net.UDPConn
+	log      *zap.Logger
 }
 
 // New builds a server; call Listen, then Serve.
@@ -61,20 +61,43 @@ func (s *Server) Listen() error {
 		s.httpLn = ln
 	}
 	if s.udp != nil {
-		addr, err := net.ResolveUDPAddr("udp", s.cfg.UDPAddr)
-		if err == nil {
-			s.udpConn, err = net.ListenUDP("udp", addr)
-		}
+		conns, err := listenUDP(s.cfg.UDPAddr, max(s.cfg.UDPSockets, 1))
 		if err != nil {
 			if s.httpLn != nil {
 				_ = s.httpLn.Close()
 			}
 			return fmt.Errorf("udp tracker: listen on %s: %w", s.cfg.UDPAddr, err)
 		}
-		// A large receive buffer absorbs bursts; the kernel caps it at rmem_max.
-		_ = s.udpConn.SetReadBuffer(8 << 20)
+		s.udpConns = conns
 	}
 	return nil
+}
+
+// listenUDP binds n sockets to addr, with SO_REUSEPORT when n > 1 (the
+// first fixes the port when addr asks for any).
+func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
+	lc := net.ListenConfig{}
+	if n > 1 {
+		lc.Control = reusePort
+	}
+	conns := make([]*net.UDPConn, 0, n)
+	for i := range n {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, err
+		}
+		c := pc.(*net.UDPConn)
+		// A large receive buffer absorbs bursts; the kernel caps it at rmem_max.
+		_ = c.SetReadBuffer(8 << 20)
+		conns = append(conns, c)
+		if i == 0 {
+			addr = c.LocalAddr().String()
+		}
+	}
+	return conns, nil
 }
 
 // HTTPAddr is the bound HTTP address (nil when disabled or not listening).
@@ -87,10 +110,10 @@ func (s *Server) HTTPAddr() net.Addr {
 
 // UDPAddr is the bound UDP address (nil when disabled or not listening).
 func (s *Server) UDPAddr() net.Addr {
-	if s.udpConn == nil {
+	if len(s.udpConns) == 0 {
 		return nil
 	}
-	return s.udpConn.LocalAddr()
+	return s.udpConns[0].LocalAddr()
 }
 
 // Serve serves until ctx is cancelled (then shuts down gracefully and returns
@@ -108,10 +131,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			errc <- err
 		}()
 	}
-	if s.udpConn != nil {
+	if len(s.udpConns) > 0 {
 		running++
 		go func() {
-			err := s.udp.serve(s.udpConn)
+			err := s.udp.serve(s.udpConns)
 			if err != nil {
 				err = fmt.Errorf("udp tracker: %w", err)
 			}
@@ -145,7 +168,7 @@ func (s *Server) shutdown() {
 		}
 		cancel()
 	}
-	if s.udpConn != nil {
-		_ = s.udpConn.Close()
+	for _, c := range s.udpConns {
+		_ = c.Close()
 	}
 }

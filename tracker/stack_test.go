@@ -15,7 +15,6 @@ import (
 	"github.com/chihaya/chihaya/bittorrent"
 	"github.com/chihaya/chihaya/frontend/http/bencode"
 	"github.com/chihaya/chihaya/middleware"
-	"github.com/chihaya/chihaya/storage/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
 	"github.com/seedpay/seedpay/middleware/swarm"
+	"github.com/seedpay/seedpay/tracker/peerstore"
 )
 
 // stack is the whole tracker as `seedpay serve` wires it, on a real
@@ -58,7 +58,7 @@ func newStack(t testing.TB, mutate func(*Config, *auth.Config)) *stack {
 	if mutate != nil {
 		mutate(&cfg, &acfg)
 	}
-	peers, err := memory.New(memory.Config{GarbageCollectionInterval: time.Minute, PrometheusReportingInterval: time.Minute, PeerLifetime: 5 * time.Minute, ShardCount: 16})
+	peers, err := peerstore.New(peerstore.Config{ShardCount: 16, PeerLifetime: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func newStack(t testing.TB, mutate func(*Config, *auth.Config)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logic := middleware.NewLogic(middleware.ResponseConfig{AnnounceInterval: cfg.AnnounceInterval, MinAnnounceInterval: cfg.MinAnnounceInterval}, peers,
+	logic := NewLogic(middleware.ResponseConfig{AnnounceInterval: cfg.AnnounceInterval, MinAnnounceInterval: cfg.MinAnnounceInterval},
 		[]middleware.Hook{hook, swarm.NewResponder(peers, cache)},
 		[]middleware.Hook{swarm.NewCompletionCounter(cache)})
 	m, err := NewMetrics(reg)

@@ -14,9 +14,10 @@ import (
 
 	"github.com/chihaya/chihaya/bittorrent"
 	"github.com/chihaya/chihaya/frontend"
-	udpfront "github.com/chihaya/chihaya/frontend/udp"
 	"github.com/chihaya/chihaya/pkg/timecache"
 	"go.uber.org/zap"
+
+	"github.com/seedpay/seedpay/internal/reqctx"
 )
 
 // BEP 15 actions; 4 is opentracker's old IPv6 announce.
@@ -28,27 +29,30 @@ const (
 	udpAnnounceV6 = 4
 )
 
+// udpMaxPacket is the largest request read; longer datagrams are truncated
+// (and then fail to parse).
+const udpMaxPacket = 2048
+
 var udpProtocolID = [8]byte{0, 0, 0x04, 0x17, 0x27, 0x10, 0x19, 0x80}
 
-var (
-	errUDPMalformed = bittorrent.ClientError("malformed packet")
-	errUDPConnID    = bittorrent.ClientError("bad connection id")
-	errUDPAction    = bittorrent.ClientError("unknown action")
-)
-
 // udpFrontend serves BEP 15 with BEP 41 URL data (the passkey travels as
-// "/<passkey>" in the URL data option of announces and scrapes). Several
-// workers read the one socket; each handles its packet to the end without
-// spawning a goroutine.
+// "/<passkey>" in the URL data option of announces and scrapes). Workers
+// read one or several SO_REUSEPORT sockets, in batches (recvmmsg/sendmmsg)
+// on Linux; each handles its packets to the end without spawning a
+// goroutine, with a request, response, context and buffers of its own that
+// it reuses, so an announce through Logic allocates nothing.
 type udpFrontend struct {
-	logic   frontend.TrackerLogic
-	opts    udpfront.ParseOptions
-	key     string
-	skew    time.Duration
-	workers int
-	metrics *Metrics
-	log     *zap.Logger
-	conn    *net.UDPConn
+	logic      frontend.TrackerLogic
+	into       intoLogic // logic's allocation-free form, nil for other logics
+	maxNumWant uint32
+	maxScrape  uint32
+	key        string
+	skew       time.Duration
+	workers    int
+	batch      int
+	replyCap   int
+	metrics    *Metrics
+	log        *zap.Logger
 }
 
 func newUDPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) (*udpFrontend, error) {
@@ -64,32 +68,52 @@ func newUDPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *za
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return &udpFrontend{
-		logic: logic,
-		opts: udpfront.ParseOptions{
-			MaxNumWant:          cfg.MaxNumWant,
-			DefaultNumWant:      cfg.DefaultNumWant,
-			MaxScrapeInfoHashes: cfg.MaxScrapeInfoHashes,
-		},
-		key:     key,
-		skew:    cfg.UDPMaxClockSkew,
-		workers: workers,
-		metrics: m,
-		log:     log,
-	}, nil
+	batch := cfg.UDPBatch
+	if batch == 0 {
+		batch = DefaultUDPBatch
+	}
+	f := &udpFrontend{
+		logic:      logic,
+		maxNumWant: cfg.MaxNumWant,
+		maxScrape:  cfg.MaxScrapeInfoHashes,
+		key:        key,
+		skew:       cfg.UDPMaxClockSkew,
+		workers:    workers,
+		batch:      batch,
+		// The largest reply: an IPv6 announce with every peer, or a full scrape.
+		replyCap: max(20+18*int(cfg.MaxNumWant), 8+12*int(cfg.MaxScrapeInfoHashes), 512),
+		metrics:  m,
+		log:      log,
+	}
+	f.into, _ = logic.(intoLogic)
+	return f, nil
 }
 
-// serve reads until the socket is closed; a read error other than the close
-// is returned to the caller.
-func (f *udpFrontend) serve(conn *net.UDPConn) error {
-	f.conn = conn
+// serve reads until the sockets are closed; a read error other than the
+// close is returned to the caller (after every worker has stopped).
+func (f *udpFrontend) serve(conns []*net.UDPConn) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, f.workers)
-	for range f.workers {
+	n := max(f.workers, len(conns))
+	errs := make(chan error, n)
+	for i := range n {
+		conn := conns[i%len(conns)]
+		w := f.newWorker()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- f.worker()
+			var err error
+			if f.batch > 1 {
+				err = w.serveBatch(conn, f.batch)
+			} else {
+				err = w.serveOne(conn)
+			}
+			if err != nil {
+				// One failed reader stops them all: Serve reports it.
+				for _, c := range conns {
+					_ = c.Close()
+				}
+			}
+			errs <- err
 		}()
 	}
 	wg.Wait()
@@ -102,38 +126,88 @@ func (f *udpFrontend) serve(conn *net.UDPConn) error {
 	return nil
 }
 
-func (f *udpFrontend) worker() error {
-	gen := udpfront.NewConnectionIDGenerator(f.key)
-	in := make([]byte, 2048)
-	out := make([]byte, 0, 2048)
+// readErr sorts a read error: nil to retry, errStop to end quietly, or the
+// error itself.
+func readErr(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return errStop
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
+}
+
+var errStop = errors.New("udp: socket closed")
+
+// serveOne is the portable loop: one read and one write per packet.
+func (w *udpWorker) serveOne(conn *net.UDPConn) error {
+	in := make([]byte, udpMaxPacket)
+	out := make([]byte, 0, w.f.replyCap)
 	for {
-		n, addr, err := f.conn.ReadFromUDPAddrPort(in)
+		n, addr, err := conn.ReadFromUDPAddrPort(in)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if err = readErr(err); err == errStop {
 				return nil
+			} else if err != nil {
+				return err
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
+			continue
 		}
-		out = f.handle(gen, in[:n], addr, out[:0])
+		out = w.handle(in[:n], addr, out[:0])
 		if len(out) > 0 {
-			_, _ = f.conn.WriteToUDPAddrPort(out, addr)
+			_, _ = conn.WriteToUDPAddrPort(out, addr)
 		}
 	}
 }
 
-// handle answers one packet into out; an empty result means no answer (a
-// packet too short to carry a transaction id is not worth one).
-func (f *udpFrontend) handle(gen *udpfront.ConnectionIDGenerator, pkt []byte, addr netip.AddrPort, out []byte) []byte {
+// udpWorker is one reader's reusable state. Nothing in it may be kept by a
+// hook past the request (the account hook copies what it buffers).
+type udpWorker struct {
+	f      *udpFrontend
+	gen    *connIDGen
+	ctx    reqctx.Ctx
+	params urlParams
+	ip     [16]byte
+	areq   bittorrent.AnnounceRequest
+	aresp  bittorrent.AnnounceResponse
+	peers  []bittorrent.Peer
+	sreq   bittorrent.ScrapeRequest
+	sresp  bittorrent.ScrapeResponse
+	hashes []bittorrent.InfoHash
+	files  []bittorrent.Scrape
+}
+
+func (f *udpFrontend) newWorker() *udpWorker {
+	return &udpWorker{
+		f:      f,
+		gen:    newConnIDGen(f.key),
+		params: urlParams{buf: make([]byte, 0, 256)},
+		// One more than the most wanted: the Responder asks for one extra.
+		peers:  make([]bittorrent.Peer, 0, f.maxNumWant+1),
+		hashes: make([]bittorrent.InfoHash, 0, f.maxScrape),
+		files:  make([]bittorrent.Scrape, 0, f.maxScrape),
+	}
+}
+
+// handle answers one packet into out, running the post hooks before it
+// returns; an empty result means no answer (a packet too short to carry a
+// transaction id is not worth one).
+func (w *udpWorker) handle(pkt []byte, addr netip.AddrPort, out []byte) []byte {
+	f := w.f
 	if len(pkt) < 16 {
 		f.metrics.dropped[protoUDP].Inc()
 		return out
 	}
-	ipAddr := addr.Addr().Unmap()
-	ip := net.IP(ipAddr.AsSlice())
+	var src []byte
+	if a := addr.Addr().Unmap(); a.Is4() {
+		b := a.As4()
+		src = w.ip[:copy(w.ip[:], b[:])]
+	} else {
+		b := a.As16()
+		src = w.ip[:copy(w.ip[:], b[:])]
+	}
 	connID := pkt[0:8]
 	act := binary.BigEndian.Uint32(pkt[8:12])
 	txID := pkt[12:16]
@@ -145,84 +219,100 @@ func (f *udpFrontend) handle(gen *udpfront.ConnectionIDGenerator, pkt []byte, ad
 		}
 		start := time.Now()
 		out = appendUDPHeader(out, udpConnect, txID)
-		out = append(out, gen.Generate(ip, timecache.Now())...)
+		out = w.gen.appendID(out, src, timecache.Now())
 		f.metrics.observe(protoUDP, actionConnect, nil, start)
 		return out
 	}
-	if !gen.Validate(connID, ip, timecache.Now(), f.skew) {
+	if !w.gen.valid(connID, src, timecache.Now(), f.skew) {
 		f.metrics.dropped[protoUDP].Inc()
 		return appendUDPError(out, txID, errUDPConnID.Error())
 	}
 	switch act {
 	case udpAnnounce, udpAnnounceV6:
-		return f.announce(pkt, ip, addr, act == udpAnnounceV6, txID, out)
+		return w.announce(pkt, src, act, txID, out)
 	case udpScrape:
-		return f.scrape(pkt, ipAddr.Is6(), txID, out)
+		return w.scrape(pkt, len(src) == 16, txID, out)
 	default:
 		f.metrics.dropped[protoUDP].Inc()
 		return appendUDPError(out, txID, errUDPAction.Error())
 	}
 }
 
-func (f *udpFrontend) announce(pkt []byte, ip net.IP, addr netip.AddrPort, v6Action bool, txID, out []byte) []byte {
+func (w *udpWorker) announce(pkt, src []byte, act uint32, txID, out []byte) []byte {
+	f := w.f
 	start := time.Now()
 	var err error
 	defer func() { f.metrics.observe(protoUDP, actionAnnounce, err, start) }()
 
-	req, err := udpfront.ParseAnnounce(udpfront.Request{Packet: pkt, IP: ip}, v6Action, f.opts)
-	if err != nil {
+	req := &w.areq
+	if err = parseUDPAnnounce(pkt, act == udpAnnounceV6, src, f.maxNumWant, req, &w.ip, &w.params); err != nil {
 		return f.errorReply(out, txID, err)
 	}
-	ctx, resp, err := f.logic.HandleAnnounce(context.Background(), req)
+	var ctx context.Context
+	var resp *bittorrent.AnnounceResponse
+	if f.into != nil {
+		w.ctx.Reset(context.Background())
+		resp = &w.aresp
+		*resp = bittorrent.AnnounceResponse{IPv4Peers: w.peers[:0], IPv6Peers: w.peers[:0]}
+		ctx, err = f.into.announceInto(&w.ctx, req, resp)
+	} else {
+		ctx, resp, err = f.logic.HandleAnnounce(context.Background(), req)
+	}
 	if err != nil {
 		return f.errorReply(out, txID, err)
-	}
-	act := uint32(udpAnnounce)
-	if v6Action {
-		act = udpAnnounceV6
 	}
 	out = appendUDPHeader(out, act, txID)
 	out = binary.BigEndian.AppendUint32(out, uint32(resp.Interval/time.Second))
 	out = binary.BigEndian.AppendUint32(out, resp.Incomplete)
 	out = binary.BigEndian.AppendUint32(out, resp.Complete)
 	if req.IP.AddressFamily == bittorrent.IPv6 {
-		for _, p := range resp.IPv6Peers {
+		for i := range resp.IPv6Peers {
+			p := &resp.IPv6Peers[i]
 			out = append(out, p.IP.IP.To16()...)
 			out = binary.BigEndian.AppendUint16(out, p.Port)
 		}
 	} else {
-		for _, p := range resp.IPv4Peers {
+		for i := range resp.IPv4Peers {
+			p := &resp.IPv4Peers[i]
 			out = append(out, p.IP.IP.To4()...)
 			out = binary.BigEndian.AppendUint16(out, p.Port)
 		}
 	}
-	// Send before the post hooks: the swarm update need not delay the client.
-	_, _ = f.conn.WriteToUDPAddrPort(out, addr)
 	f.logic.AfterAnnounce(ctx, req, resp)
-	return out[:0]
+	return out
 }
 
 // scrape answers a BEP 15 scrape. Unlike upstream chihaya it accepts BEP 41
 // URL data after the info hashes, which is where a private tracker's passkey
 // travels.
-func (f *udpFrontend) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
+func (w *udpWorker) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
+	f := w.f
 	start := time.Now()
 	var err error
 	defer func() { f.metrics.observe(protoUDP, actionScrape, err, start) }()
 
-	hashes, urlData, err := parseUDPScrape(pkt[16:], f.opts.MaxScrapeInfoHashes)
+	hashes, err := parseUDPScrape(pkt[16:], f.maxScrape, w.hashes[:0], &w.params)
+	if err == nil {
+		err = w.params.parse()
+	}
 	if err != nil {
 		return f.errorReply(out, txID, err)
 	}
-	params, err := bittorrent.ParseURLData(urlData)
-	if err != nil {
-		return f.errorReply(out, txID, err)
-	}
-	req := &bittorrent.ScrapeRequest{InfoHashes: hashes, Params: params, AddressFamily: bittorrent.IPv4}
+	req := &w.sreq
+	*req = bittorrent.ScrapeRequest{InfoHashes: hashes, Params: w.params.get(), AddressFamily: bittorrent.IPv4}
 	if v6 {
 		req.AddressFamily = bittorrent.IPv6
 	}
-	ctx, resp, err := f.logic.HandleScrape(context.Background(), req)
+	var ctx context.Context
+	var resp *bittorrent.ScrapeResponse
+	if f.into != nil {
+		w.ctx.Reset(context.Background())
+		resp = &w.sresp
+		resp.Files = w.files[:0]
+		ctx, err = f.into.scrapeInto(&w.ctx, req, resp)
+	} else {
+		ctx, resp, err = f.logic.HandleScrape(context.Background(), req)
+	}
 	if err != nil {
 		return f.errorReply(out, txID, err)
 	}
@@ -234,69 +324,6 @@ func (f *udpFrontend) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
 	}
 	f.logic.AfterScrape(ctx, req, resp)
 	return out
-}
-
-// parseUDPScrape splits a scrape body into info hashes and BEP 41 URL data.
-// The body has no length field for the hashes, so the split is found by
-// reading the tail after each multiple of 20 bytes as options: the first
-// split whose tail is a complete, well-formed option list carrying URL data
-// wins; a body that is an exact multiple of 20 bytes with no such tail is
-// all hashes.
-func parseUDPScrape(body []byte, maxHashes uint32) ([]bittorrent.InfoHash, string, error) {
-	split := -1
-	var urlData string
-	for k := 20; k <= len(body); k += 20 {
-		if k == len(body) {
-			break
-		}
-		if data, ok := parseURLDataOptions(body[k:]); ok && data != "" {
-			split, urlData = k, data
-			break
-		}
-	}
-	if split < 0 {
-		if len(body) == 0 || len(body)%20 != 0 {
-			return nil, "", errUDPMalformed
-		}
-		split = len(body)
-	}
-	n := split / 20
-	if n > int(maxHashes) {
-		n = int(maxHashes)
-	}
-	hashes := make([]bittorrent.InfoHash, n)
-	for i := range hashes {
-		copy(hashes[i][:], body[20*i:])
-	}
-	return hashes, urlData, nil
-}
-
-// parseURLDataOptions reads a BEP 41 option list: 0 ends it, 1 is padding,
-// 2 is <len><bytes> of URL data (concatenated across options). Anything else,
-// or a length running past the packet, is not an option list.
-func parseURLDataOptions(opts []byte) (string, bool) {
-	var data []byte
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case 0:
-			return string(data), true
-		case 1:
-			i++
-		case 2:
-			if i+1 >= len(opts) {
-				return "", false
-			}
-			l := int(opts[i+1])
-			if i+2+l > len(opts) {
-				return "", false
-			}
-			data = append(data, opts[i+2:i+2+l]...)
-			i += 2 + l
-		default:
-			return "", false
-		}
-	}
-	return string(data), true
 }
 
 func (f *udpFrontend) errorReply(out, txID []byte, err error) []byte {

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chihaya/chihaya/bittorrent"
+	"github.com/chihaya/chihaya/frontend"
 	udpfront "github.com/chihaya/chihaya/frontend/udp"
 	"github.com/chihaya/chihaya/middleware"
 	"github.com/chihaya/chihaya/pkg/timecache"
@@ -20,9 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/seedpay/seedpay/middleware/account"
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
 	"github.com/seedpay/seedpay/middleware/swarm"
+	"github.com/seedpay/seedpay/rewards"
+	"github.com/seedpay/seedpay/tracker/peerstore"
 )
 
 func TestUDPAnnounceAndScrape(t *testing.T) {
@@ -138,7 +143,12 @@ func TestParseUDPScrape(t *testing.T) {
 			if max == 0 {
 				max = 50
 			}
-			hashes, data, err := parseUDPScrape(tt.body, max)
+			var params urlParams
+			hashes, err := parseUDPScrape(tt.body, max, nil, &params)
+			if err == nil {
+				err = params.parse()
+			}
+			data := params.RawPath()
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("got %d hashes, %q; want an error", len(hashes), data)
@@ -184,13 +194,46 @@ const fuzzPasskey = "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz"
 
 // newBareLogic is the tracker logic with the real hooks and peer store but an
 // in-memory registry, for fuzzing and benchmarks.
-func newBareLogic(t testing.TB) (*middleware.Logic, *Metrics) {
+func newBareLogic(t testing.TB) (*Logic, *Metrics) {
+	return newBareLogicWith(t, nil)
+}
+
+// newBareLogicWith is newBareLogic with extra PostHooks.
+func newBareLogicWith(t testing.TB, post []middleware.Hook) (*Logic, *Metrics) {
 	t.Helper()
-	look := fixedLookup{
+	look := benchLookup()
+	peers, err := peerstore.New(peerstore.Config{ShardCount: 16, PeerLifetime: time.Minute, GCInterval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	hook, err := auth.New(auth.Config{Private: true}, look, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logic := NewLogic(middleware.ResponseConfig{AnnounceInterval: time.Minute, MinAnnounceInterval: time.Minute},
+		[]middleware.Hook{hook, swarm.NewResponder(peers, look)}, append([]middleware.Hook{swarm.NewCompletionCounter(look)}, post...))
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { <-logic.Stop(); <-peers.Stop() })
+	return logic, m
+}
+
+func benchLookup() fixedLookup {
+	return fixedLookup{
 		users:    map[string]*registry.User{fuzzPasskey: {ID: "u1", Passkey: fuzzPasskey}},
 		torrents: map[bittorrent.InfoHash]*registry.Entry{ihX: {Torrent: registry.Torrent{InfoHash: ihX, Size: 1}}},
 	}
-	peers, err := memory.New(memory.Config{GarbageCollectionInterval: time.Minute, PrometheusReportingInterval: time.Minute, PeerLifetime: time.Minute, ShardCount: 16})
+}
+
+// newChihayaLogic is the same hooks and store under chihaya's
+// middleware.Logic: the frontends' allocating fallback path.
+func newChihayaLogic(t testing.TB) (*middleware.Logic, *Metrics) {
+	t.Helper()
+	look := benchLookup()
+	peers, err := peerstore.New(peerstore.Config{ShardCount: 16, PeerLifetime: time.Minute, GCInterval: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +252,9 @@ func newBareLogic(t testing.TB) (*middleware.Logic, *Metrics) {
 	return logic, m
 }
 
-// newBareFrontend is the UDP frontend on newBareLogic.
-func newBareFrontend(t testing.TB) (*udpFrontend, netip.AddrPort) {
+// newBareFrontend is the UDP frontend on newBareLogic, with a worker, a
+// socket to send from and the address of a socket nobody reads.
+func newBareFrontend(t testing.TB) (*udpFrontend, *udpWorker, *net.UDPConn, netip.AddrPort) {
 	t.Helper()
 	logic, m := newBareLogic(t)
 	f, err := newUDPFrontend(DefaultConfig(), logic, m, zap.NewNop())
@@ -221,14 +265,13 @@ func newBareFrontend(t testing.TB) (*udpFrontend, netip.AddrPort) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.conn = conn
 	// Replies go to a socket nobody reads: the kernel drops what overflows.
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(); sink.Close() })
-	return f, sink.LocalAddr().(*net.UDPAddr).AddrPort()
+	return f, f.newWorker(), conn, sink.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
 // FuzzUDPRequest feeds arbitrary bytes after a valid connection id through
@@ -243,21 +286,21 @@ func FuzzUDPRequest(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 2, 1, 2, 3, 4})
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0})
 
-	fr, to := newBareFrontend(f)
-	gen := udpfront.NewConnectionIDGenerator(fr.key)
+	_, w, _, to := newBareFrontend(f)
+	gen := udpfront.NewConnectionIDGenerator(w.f.key) // chihaya's ids validate with ours
 	ip := net.IP(to.Addr().AsSlice())
 	f.Fuzz(func(t *testing.T, rest []byte) {
 		pkt := append(append([]byte(nil), gen.Generate(ip, timecache.Now())...), rest...)
-		out := fr.handle(gen, pkt, to, nil)
+		out := w.handle(pkt, to, nil)
 		if len(out) > 0 && len(pkt) >= 16 && !bytes.Equal(out[4:8], pkt[12:16]) {
 			t.Fatalf("reply tx %x, want %x", out[4:8], pkt[12:16])
 		}
 	})
 }
 
-// newUpstreamLogic is chihaya's logic with no hooks of ours: the baseline the
-// benchmarks compare against in the same run.
-func newUpstreamLogic(t testing.TB) (*middleware.Logic, *Metrics) {
+// newUpstreamLogic is chihaya's logic and memory store with no hooks of
+// ours: the baseline the benchmarks compare against in the same run.
+func newUpstreamLogic(t testing.TB) (frontend.TrackerLogic, *Metrics) {
 	t.Helper()
 	peers, err := memory.New(memory.Config{GarbageCollectionInterval: time.Minute, PrometheusReportingInterval: time.Minute, PeerLifetime: time.Minute, ShardCount: 16})
 	if err != nil {
@@ -272,37 +315,90 @@ func newUpstreamLogic(t testing.TB) (*middleware.Logic, *Metrics) {
 	return logic, m
 }
 
+// nopSink is an accounting sink that drops its batches.
+type nopSink struct{}
+
+func (nopSink) Account(context.Context, []rewards.Event) error { return nil }
+
+// newAccountingLogic is newBareLogic with the accounting PostHook, its
+// flusher running into a sink that drops the batches.
+func newAccountingLogic(t testing.TB) (frontend.TrackerLogic, *Metrics) {
+	t.Helper()
+	hook, err := account.New(account.Config{}, benchLookup(), nopSink{}, prometheus.NewRegistry(), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = hook.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return newBareLogicWith(t, []middleware.Hook{hook})
+}
+
 var benchLogics = []struct {
 	name string
-	make func(testing.TB) (*middleware.Logic, *Metrics)
+	make func(testing.TB) (frontend.TrackerLogic, *Metrics)
 }{
-	{"seedpay", newBareLogic},
+	{"seedpay", func(t testing.TB) (frontend.TrackerLogic, *Metrics) { return newBareLogic(t) }},
+	{"seedpay+accounting", newAccountingLogic},
+	{"seedpay-chihaya-logic", func(t testing.TB) (frontend.TrackerLogic, *Metrics) { return newChihayaLogic(t) }},
 	{"chihaya-no-hooks", newUpstreamLogic},
 }
 
-// BenchmarkUDPAnnounce measures one announce through every hook (auth,
-// swarm update and response) and the reply encoding and send, against
-// chihaya's logic without our hooks on the same frontend and inputs.
+// BenchmarkUDPAnnounce measures one announce through the UDP handler:
+// parsing, every hook (auth, swarm update and peer list from the peer
+// store, completion counter, and accounting where named), the reply
+// encoding and its sendto, against the same hooks under chihaya's
+// middleware.Logic and against chihaya's logic and store without our hooks,
+// on the same frontend and inputs. Steady state: the 1000 peers are in the
+// swarm before the timer starts.
 func BenchmarkUDPAnnounce(b *testing.B) {
 	for _, bl := range benchLogics {
 		b.Run(bl.name, func(b *testing.B) {
 			logic, m := bl.make(b)
-			fr, to := newBareFrontend(b)
+			fr, w, conn, to := newBareFrontend(b)
 			fr.logic, fr.metrics = logic, m
-			gen := udpfront.NewConnectionIDGenerator(fr.key)
-			ip := net.IP(to.Addr().AsSlice())
-			c := &udpClient{connID: [8]byte(gen.Generate(ip, timecache.Now()))}
+			fr.into, _ = logic.(intoLogic)
+			gen := newConnIDGen(fr.key)
+			a4 := to.Addr().As4()
+			c := &udpClient{connID: [8]byte(gen.appendID(nil, a4[:], timecache.Now()))}
 			pkts := make([][]byte, 1000)
 			for i := range pkts {
 				pkts[i] = c.announcePacket(announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30}, "/"+fuzzPasskey)
 			}
-			out := make([]byte, 0, 2048)
+			out := make([]byte, 0, fr.replyCap)
+			for _, p := range pkts {
+				if out = w.handle(p, to, out[:0]); binary.BigEndian.Uint32(out) != udpAnnounce {
+					b.Fatalf("announce failed: %q", out[8:])
+				}
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				out = fr.handle(gen, pkts[i%len(pkts)], to, out[:0])
+				out = w.handle(pkts[i%len(pkts)], to, out[:0])
+				_, _ = conn.WriteToUDPAddrPort(out, to)
 			}
 		})
+	}
+}
+
+// BenchmarkUDPScrape measures one scrape of 5 info hashes through the
+// handler, reply included.
+func BenchmarkUDPScrape(b *testing.B) {
+	_, w, conn, to := newBareFrontend(b)
+	gen := newConnIDGen(w.f.key)
+	a4 := to.Addr().As4()
+	c := &udpClient{connID: [8]byte(gen.appendID(nil, a4[:], timecache.Now()))}
+	pkt := c.scrapePacket([]bittorrent.InfoHash{ihX, ihX, ihX, ihX, ihX}, "/"+fuzzPasskey)
+	out := make([]byte, 0, w.f.replyCap)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out = w.handle(pkt, to, out[:0])
+		_, _ = conn.WriteToUDPAddrPort(out, to)
+	}
+	if binary.BigEndian.Uint32(out) != udpScrape {
+		b.Fatalf("scrape failed: %q", out[8:])
 	}
 }
 
@@ -320,6 +416,9 @@ func BenchmarkHTTPAnnounce(b *testing.B) {
 				reqs[i].RemoteAddr = fmt.Sprintf("10.0.%d.%d:5000", i/250, i%250+1)
 			}
 			w := &discardWriter{h: http.Header{}}
+			for _, r := range reqs {
+				h.ServeHTTP(w, r)
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -334,3 +433,75 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// TestUDPSocketsAndBatchModes runs announces and scrapes from several
+// client sockets against each I/O mode: one read and write per packet,
+// batches, and several SO_REUSEPORT sockets with batches.
+func TestUDPSocketsAndBatchModes(t *testing.T) {
+	modes := []struct {
+		name           string
+		sockets, batch int
+	}{
+		{"single", 1, 1},
+		{"batch", 1, 8},
+		{"reuseport", 3, 16},
+	}
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			s := newStack(t, func(c *Config, _ *auth.Config) { c.UDPSockets, c.UDPBatch, c.UDPWorkers = mode.sockets, mode.batch, 4 })
+			if got := len(s.srv.udpConns); got != mode.sockets {
+				t.Fatalf("%d sockets, want %d", got, mode.sockets)
+			}
+			u := s.user(t, "alice")
+			s.torrent(t, ihX)
+			const clients = 8
+			for i := range clients {
+				c := s.udp(t)
+				r := c.announce(announce{peerID: peerID(i), ih: ihX, port: uint16(7000 + i), left: 0, numwant: 50}, "/"+u.Passkey)
+				if int(r.seeders) != i+1 || len(r.peers) != 0 {
+					t.Fatalf("client %d: %+v, want %d seeders and no peers (seeders get leechers)", i, r, i+1)
+				}
+				b := c.roundTrip(c.scrapePacket([]bittorrent.InfoHash{ihX}, "/"+u.Passkey), udpScrape)
+				if got := binary.BigEndian.Uint32(b[8:]); int(got) != i+1 {
+					t.Fatalf("client %d: scrape says %d seeders", i, got)
+				}
+			}
+			c := s.udp(t)
+			r := c.announce(announce{peerID: peerID(99), ih: ihX, port: 7099, left: 5, numwant: 50}, "/"+u.Passkey)
+			if len(r.peers) != clients {
+				t.Fatalf("leecher got %d peers, want %d", len(r.peers), clients)
+			}
+		})
+	}
+}
+
+// FuzzUDPAnnounceParse checks our allocation-free announce parser against
+// chihaya's udp.ParseAnnounce: the same request or the same error.
+func FuzzUDPAnnounceParse(f *testing.F) {
+	c := &udpClient{}
+	f.Add(c.announcePacket(announce{peerID: peerID(1), ih: ihX, port: 6881, numwant: -1}, "/"+fuzzPasskey), false)
+	f.Add(c.announcePacket(announce{peerID: peerID(2), ih: ihX, port: 1, left: 9, event: "stopped", numwant: 3}, "/announce?passkey=x&a=%41"), false)
+	f.Add(c.announcePacket(announce{peerID: peerID(3), ih: ihX, port: 0, numwant: 0}, ""), true)
+	src := []byte{10, 1, 2, 3}
+	f.Fuzz(func(t *testing.T, pkt []byte, v6 bool) {
+		opts := udpfront.ParseOptions{MaxNumWant: 50, DefaultNumWant: 30, MaxScrapeInfoHashes: 50}
+		want, wantErr := udpfront.ParseAnnounce(udpfront.Request{Packet: pkt, IP: net.IP(src)}, v6, opts)
+		var got bittorrent.AnnounceRequest
+		var ip [16]byte
+		var params urlParams
+		gotErr := parseUDPAnnounce(pkt, v6, src, 50, &got, &ip, &params)
+		if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+			t.Fatalf("error %v, chihaya's %v", gotErr, wantErr)
+		}
+		if wantErr != nil {
+			return
+		}
+		if got.Params.RawPath() != want.Params.RawPath() || got.Params.RawQuery() != want.Params.RawQuery() {
+			t.Fatalf("params %q %q, chihaya's %q %q", got.Params.RawPath(), got.Params.RawQuery(), want.Params.RawPath(), want.Params.RawQuery())
+		}
+		got.Params, want.Params = nil, nil
+		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", *want) {
+			t.Fatalf("request\n%+v\nchihaya's\n%+v", got, *want)
+		}
+	})
+}

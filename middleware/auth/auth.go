@@ -13,6 +13,7 @@ import (
 	"github.com/chihaya/chihaya/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seedpay/seedpay/internal/reqctx"
 	"github.com/seedpay/seedpay/middleware/registry"
 )
 
@@ -138,7 +139,7 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 	if len(h.clients) > 0 && !h.allowedClient(req.Peer.ID) {
 		return ctx, h.reject("client_not_allowed", ErrClientNotAllowed)
 	}
-	return context.WithValue(ctx, ctxKey{}, u), nil
+	return reqctx.With(ctx, ctxKey{}, u), nil
 }
 
 func (h *Hook) allowedClient(id bittorrent.PeerID) bool {
@@ -157,5 +158,5 @@ func (h *Hook) HandleScrape(ctx context.Context, req *bittorrent.ScrapeRequest, 
 	if err != nil {
 		return ctx, err
 	}
-	return context.WithValue(ctx, ctxKey{}, u), nil
+	return reqctx.With(ctx, ctxKey{}, u), nil
 }

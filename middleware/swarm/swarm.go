@@ -9,7 +9,13 @@ import (
 	"github.com/chihaya/chihaya/bittorrent"
 	"github.com/chihaya/chihaya/middleware"
 	"github.com/chihaya/chihaya/storage"
+
+	"github.com/seedpay/seedpay/internal/reqctx"
 )
+
+// errDNE is storage.ErrResourceDoesNotExist boxed once: converting the
+// string-typed ClientError to error allocates on every use.
+var errDNE error = storage.ErrResourceDoesNotExist
 
 // Completions is where completed downloads are counted and read back.
 type Completions interface {
@@ -26,21 +32,32 @@ type Completions interface {
 // report "downloaded". It must be the last PreHook.
 type Responder struct {
 	store       storage.PeerStore
+	appender    peerAppender // store, when it can fill a caller's buffer
 	completions Completions
+}
+
+// peerAppender is the peer store's allocation-free peer listing
+// (tracker/peerstore.Store.AppendPeers).
+type peerAppender interface {
+	AppendPeers(dst []bittorrent.Peer, ih bittorrent.InfoHash, seeder bool, numWant int, announcer bittorrent.Peer) ([]bittorrent.Peer, error)
 }
 
 var _ middleware.Hook = (*Responder)(nil)
 
 // NewResponder returns the response hook.
 func NewResponder(store storage.PeerStore, c Completions) *Responder {
-	return &Responder{store: store, completions: c}
+	a, _ := store.(peerAppender)
+	return &Responder{store: store, appender: a, completions: c}
 }
 
 // HandleAnnounce records the requester in the swarm, then adds swarm counts
-// and peers to resp.
+// and peers to resp. When the store can append peers into a buffer, the
+// peers go into the spare capacity of resp's peer slice of the requester's
+// address family (the frontends pass a reused, pre-sized one), so the
+// announce allocates nothing here.
 func (h *Responder) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) (context.Context, error) {
-	ctx = context.WithValue(ctx, middleware.SkipResponseHookKey, true)
-	ctx = context.WithValue(ctx, middleware.SkipSwarmInteractionKey, true)
+	ctx = reqctx.With(ctx, middleware.SkipResponseHookKey, true)
+	ctx = reqctx.With(ctx, middleware.SkipSwarmInteractionKey, true)
 	if err := h.update(req); err != nil {
 		return ctx, err
 	}
@@ -50,20 +67,29 @@ func (h *Responder) HandleAnnounce(ctx context.Context, req *bittorrent.Announce
 		return ctx, nil // a leaving peer needs no peers
 	}
 
+	dst := &resp.IPv4Peers
+	if req.IP.AddressFamily == bittorrent.IPv6 {
+		dst = &resp.IPv6Peers
+	}
+	if h.appender != nil {
+		// tracker/peerstore never lists the announcer itself.
+		peers, err := h.appender.AppendPeers((*dst)[:0], req.InfoHash, req.Left == 0, int(req.NumWant), req.Peer)
+		if err != nil && !errors.Is(err, errDNE) {
+			return ctx, err
+		}
+		*dst = peers
+		return ctx, nil
+	}
 	// Ask for one more than wanted: the requester may be among them.
 	peers, err := h.store.AnnouncePeers(req.InfoHash, req.Left == 0, int(req.NumWant)+1, req.Peer)
-	if err != nil && !errors.Is(err, storage.ErrResourceDoesNotExist) {
+	if err != nil && !errors.Is(err, errDNE) {
 		return ctx, err
 	}
 	peers = withoutRequester(peers, req.Peer)
 	if len(peers) > int(req.NumWant) {
 		peers = peers[:req.NumWant]
 	}
-	if req.IP.AddressFamily == bittorrent.IPv6 {
-		resp.IPv6Peers = peers
-	} else {
-		resp.IPv4Peers = peers
-	}
+	*dst = peers
 	return ctx, nil
 }
 
@@ -73,7 +99,7 @@ func (h *Responder) update(req *bittorrent.AnnounceRequest) error {
 	switch {
 	case req.Event == bittorrent.Stopped:
 		err = h.store.DeleteSeeder(req.InfoHash, req.Peer)
-		if err == nil || errors.Is(err, storage.ErrResourceDoesNotExist) {
+		if err == nil || errors.Is(err, errDNE) {
 			err = h.store.DeleteLeecher(req.InfoHash, req.Peer)
 		}
 	case req.Event == bittorrent.Completed, req.Left == 0:
@@ -83,7 +109,7 @@ func (h *Responder) update(req *bittorrent.AnnounceRequest) error {
 	default:
 		err = h.store.PutLeecher(req.InfoHash, req.Peer)
 	}
-	if errors.Is(err, storage.ErrResourceDoesNotExist) {
+	if errors.Is(err, errDNE) {
 		return nil
 	}
 	return err
@@ -104,7 +130,7 @@ func withoutRequester(peers []bittorrent.Peer, self bittorrent.Peer) []bittorren
 
 // HandleScrape adds one entry per requested info hash, in request order.
 func (h *Responder) HandleScrape(ctx context.Context, req *bittorrent.ScrapeRequest, resp *bittorrent.ScrapeResponse) (context.Context, error) {
-	ctx = context.WithValue(ctx, middleware.SkipResponseHookKey, true)
+	ctx = reqctx.With(ctx, middleware.SkipResponseHookKey, true)
 	for _, ih := range req.InfoHashes {
 		s := h.store.ScrapeSwarm(ih, req.AddressFamily)
 		s.InfoHash = ih

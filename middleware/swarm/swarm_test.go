@@ -11,6 +11,8 @@ import (
 	"github.com/chihaya/chihaya/middleware"
 	"github.com/chihaya/chihaya/storage"
 	"github.com/chihaya/chihaya/storage/memory"
+
+	"github.com/seedpay/seedpay/tracker/peerstore"
 )
 
 type counts map[bittorrent.InfoHash]int64
@@ -23,14 +25,35 @@ func (c counts) Completed(ih bittorrent.InfoHash) (int64, bool) {
 
 var ih = bittorrent.InfoHashFromString("ssssssssssssssssssss")
 
-func newStore(t *testing.T) storage.PeerStore {
-	t.Helper()
-	ps, err := memory.New(memory.Config{GarbageCollectionInterval: time.Minute, PrometheusReportingInterval: time.Minute, PeerLifetime: time.Minute, ShardCount: 4})
-	if err != nil {
-		t.Fatal(err)
+// stores are the peer stores the Responder runs on: chihaya's (which lists
+// the announcer itself) and ours (which fills the response's buffer).
+var stores = []struct {
+	name string
+	make func(t *testing.T) storage.PeerStore
+}{
+	{"chihaya-memory", func(t *testing.T) storage.PeerStore {
+		ps, err := memory.New(memory.Config{GarbageCollectionInterval: time.Minute, PrometheusReportingInterval: time.Minute, PeerLifetime: time.Minute, ShardCount: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { <-ps.Stop() })
+		return ps
+	}},
+	{"peerstore", func(t *testing.T) storage.PeerStore {
+		ps, err := peerstore.New(peerstore.Config{ShardCount: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { <-ps.Stop() })
+		return ps
+	}},
+}
+
+// eachStore runs f on every store.
+func eachStore(t *testing.T, f func(t *testing.T, store storage.PeerStore)) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) { f(t, s.make(t)) })
 	}
-	t.Cleanup(func() { <-ps.Stop() })
-	return ps
 }
 
 func req(i int, left uint64, ev bittorrent.Event, numwant uint32) *bittorrent.AnnounceRequest {
@@ -52,8 +75,10 @@ func announce(t *testing.T, h *Responder, r *bittorrent.AnnounceRequest) *bittor
 	return resp
 }
 
-func TestResponder(t *testing.T) {
-	h := NewResponder(newStore(t), counts{})
+func TestResponder(t *testing.T) { eachStore(t, testResponder) }
+
+func testResponder(t *testing.T, store storage.PeerStore) {
+	h := NewResponder(store, counts{})
 
 	// Alone: counted, but not in its own list.
 	resp := announce(t, h, req(1, 0, bittorrent.Started, 50))
@@ -80,7 +105,11 @@ func TestResponder(t *testing.T) {
 }
 
 func TestResponderNumwantWithRequesterInStore(t *testing.T) {
-	h := NewResponder(newStore(t), counts{})
+	eachStore(t, testResponderNumwantWithRequesterInStore)
+}
+
+func testResponderNumwantWithRequesterInStore(t *testing.T, store storage.PeerStore) {
+	h := NewResponder(store, counts{})
 	for i := 1; i <= 5; i++ {
 		announce(t, h, req(i, 10, bittorrent.Started, 0))
 	}
@@ -111,9 +140,10 @@ func TestWithoutRequester(t *testing.T) {
 	}
 }
 
-func TestScrapeAndCompletions(t *testing.T) {
+func TestScrapeAndCompletions(t *testing.T) { eachStore(t, testScrapeAndCompletions) }
+
+func testScrapeAndCompletions(t *testing.T, store storage.PeerStore) {
 	c := counts{}
-	store := newStore(t)
 	h := NewResponder(store, c)
 	cc := NewCompletionCounter(c)
 	for _, r := range []*bittorrent.AnnounceRequest{req(1, 0, bittorrent.Completed, 0), req(2, 0, bittorrent.Completed, 0), req(3, 5, bittorrent.Started, 0)} {
@@ -133,5 +163,36 @@ func TestScrapeAndCompletions(t *testing.T) {
 	}
 	if len(resp.Files) != 2 || resp.Files[0] != want[0] || resp.Files[1] != want[1] {
 		t.Fatalf("scrape %+v, want %+v", resp.Files, want)
+	}
+}
+
+// TestResponderFillsBuffer checks that with our store the peers go into the
+// response's spare capacity, allocating nothing.
+func TestResponderFillsBuffer(t *testing.T) {
+	ps, err := peerstore.New(peerstore.Config{ShardCount: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Stop()
+	h := NewResponder(ps, counts{})
+	for i := 1; i <= 40; i++ {
+		announce(t, h, req(i, uint64(i%2), bittorrent.Started, 0))
+	}
+	buf := make([]bittorrent.Peer, 0, 31)
+	r := req(1, 0, bittorrent.None, 30)
+	resp := &bittorrent.AnnounceResponse{}
+	allocs := testing.AllocsPerRun(100, func() {
+		*resp = bittorrent.AnnounceResponse{IPv4Peers: buf[:0]}
+		if _, err := h.HandleAnnounce(context.Background(), r, resp); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if len(resp.IPv4Peers) != 19 || &resp.IPv4Peers[0] != &buf[:1][0] {
+		t.Fatalf("%d peers, in the buffer: %v; want the 19 other leechers there (1 became a seeder)", len(resp.IPv4Peers), &resp.IPv4Peers[0] == &buf[:1][0])
+	}
+	// context.Background is not a reusable request context: the two skip
+	// flags cost one context.WithValue each. Nothing else may allocate.
+	if allocs > 2 {
+		t.Fatalf("%v allocations per announce, want at most the 2 context values", allocs)
 	}
 }

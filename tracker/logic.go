@@ -1,0 +1,126 @@
+package tracker
+
+import (
+	"context"
+	"time"
+
+	"github.com/chihaya/chihaya/bittorrent"
+	"github.com/chihaya/chihaya/frontend"
+	"github.com/chihaya/chihaya/middleware"
+	"github.com/chihaya/chihaya/pkg/log"
+	"github.com/chihaya/chihaya/pkg/stop"
+)
+
+// Logic runs the middleware hooks like chihaya's middleware.Logic, without
+// chihaya's own response and swarm-interaction hooks (the swarm.Responder
+// does both, and must be the last PreHook) and without allocating: the
+// frontends pass in a request, response and context they reuse, so an
+// announce through Logic allocates only what the hooks do.
+//
+// It implements frontend.TrackerLogic too (that path allocates the
+// response, as chihaya's does), so the frontends also run chihaya's Logic.
+type Logic struct {
+	interval    time.Duration
+	minInterval time.Duration
+	pre, post   []middleware.Hook
+}
+
+var _ frontend.TrackerLogic = (*Logic)(nil)
+
+// NewLogic returns the hook chain. preHooks must end with the hook that
+// fills the response (swarm.Responder).
+func NewLogic(cfg middleware.ResponseConfig, preHooks, postHooks []middleware.Hook) *Logic {
+	return &Logic{
+		interval:    cfg.AnnounceInterval,
+		minInterval: cfg.MinAnnounceInterval,
+		pre:         preHooks,
+		post:        postHooks,
+	}
+}
+
+// announceInto runs the PreHooks for req into resp, which the caller has
+// reset (peer slices may carry spare capacity for the Responder to fill).
+func (l *Logic) announceInto(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) (context.Context, error) {
+	resp.Interval, resp.MinInterval, resp.Compact = l.interval, l.minInterval, req.Compact
+	var err error
+	for _, h := range l.pre {
+		if ctx, err = h.HandleAnnounce(ctx, req, resp); err != nil {
+			return ctx, err
+		}
+	}
+	return ctx, nil
+}
+
+// scrapeInto runs the PreHooks for req into resp (Files reset by the caller).
+func (l *Logic) scrapeInto(ctx context.Context, req *bittorrent.ScrapeRequest, resp *bittorrent.ScrapeResponse) (context.Context, error) {
+	var err error
+	for _, h := range l.pre {
+		if ctx, err = h.HandleScrape(ctx, req, resp); err != nil {
+			return ctx, err
+		}
+	}
+	return ctx, nil
+}
+
+// HandleAnnounce implements frontend.TrackerLogic.
+func (l *Logic) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceRequest) (context.Context, *bittorrent.AnnounceResponse, error) {
+	resp := &bittorrent.AnnounceResponse{}
+	ctx, err := l.announceInto(ctx, req, resp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ctx, resp, nil
+}
+
+// AfterAnnounce implements frontend.TrackerLogic: the PostHooks, in order,
+// stopping at the first error.
+func (l *Logic) AfterAnnounce(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) {
+	var err error
+	for _, h := range l.post {
+		if ctx, err = h.HandleAnnounce(ctx, req, resp); err != nil {
+			log.Error("post-announce hooks failed", log.Err(err))
+			return
+		}
+	}
+}
+
+// HandleScrape implements frontend.TrackerLogic.
+func (l *Logic) HandleScrape(ctx context.Context, req *bittorrent.ScrapeRequest) (context.Context, *bittorrent.ScrapeResponse, error) {
+	resp := &bittorrent.ScrapeResponse{Files: make([]bittorrent.Scrape, 0, len(req.InfoHashes))}
+	ctx, err := l.scrapeInto(ctx, req, resp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ctx, resp, nil
+}
+
+// AfterScrape implements frontend.TrackerLogic.
+func (l *Logic) AfterScrape(ctx context.Context, req *bittorrent.ScrapeRequest, resp *bittorrent.ScrapeResponse) {
+	var err error
+	for _, h := range l.post {
+		if ctx, err = h.HandleScrape(ctx, req, resp); err != nil {
+			log.Error("post-scrape hooks failed", log.Err(err))
+			return
+		}
+	}
+}
+
+// Stop stops every hook that is a stop.Stopper.
+func (l *Logic) Stop() stop.Result {
+	g := stop.NewGroup()
+	for _, hooks := range [][]middleware.Hook{l.pre, l.post} {
+		for _, h := range hooks {
+			if s, ok := h.(stop.Stopper); ok {
+				g.Add(s)
+			}
+		}
+	}
+	return g.Stop()
+}
+
+// intoLogic is the allocation-free interface the frontends use when the
+// logic offers it (Logic does; chihaya's middleware.Logic does not).
+type intoLogic interface {
+	announceInto(context.Context, *bittorrent.AnnounceRequest, *bittorrent.AnnounceResponse) (context.Context, error)
+	scrapeInto(context.Context, *bittorrent.ScrapeRequest, *bittorrent.ScrapeResponse) (context.Context, error)
+}
