@@ -477,3 +477,45 @@ func FuzzDecodeTransferLog(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTokenTransfers scans MaxTransferRange blocks over loopback gRPC,
+// each block holding one deposit (one RPC per block) or none (two RPCs: the
+// empty list is checked against the block).
+func BenchmarkTokenTransfers(b *testing.B) {
+	for _, full := range []bool{true, false} {
+		name := "empty blocks"
+		if full {
+			name = "one transfer per block"
+		}
+		b.Run(name, func(b *testing.B) {
+			node, tok, key, err := tronsim.NewDev("127.0.0.1:0", tronsim.Config{BlockPeriod: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer node.Stop()
+			c, err := NewWithKey(SimConfig(node.Addr(), tok), key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			ctx := context.Background()
+			from := node.Head() + 1
+			for range MaxTransferRange {
+				if full {
+					if _, err := c.Send(ctx, newAddress(), big.NewInt(1)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				node.ProduceBlock()
+			}
+			to := from + MaxTransferRange - 1
+			b.ResetTimer()
+			for b.Loop() {
+				got, err := c.TokenTransfers(ctx, from, to)
+				if err != nil || full && len(got) != MaxTransferRange {
+					b.Fatal(len(got), err)
+				}
+			}
+		})
+	}
+}
