@@ -49,28 +49,52 @@ type PoolReader interface {
 	PublicPool(ctx context.Context, id string) (PublicPool, error)
 }
 
-// ErrPoolNotFound is what a PoolReader wraps for an unknown pool.
-var ErrPoolNotFound = errors.New("pool not found")
+// ErrPoolNotFound is what a PoolReader wraps for an unknown pool (the
+// rewards pool store's own error).
+var ErrPoolNotFound = rewards.ErrPoolNotFound
 
-// PublicPool is one pool as the public sees it; amounts in token base units.
+// PublicPool is one pool as the public sees it (what rewards.PoolView shows,
+// without the owner and the refund address); amounts in token base units.
+// Only ID, BudgetPerEpoch, Funded, Spent and Balance are always present.
 type PublicPool struct {
-	ID             string          `json:"id"`
-	Name           string          `json:"name,omitempty"`
-	DepositAddress string          `json:"deposit_address,omitempty"`
-	BudgetPerEpoch string          `json:"budget_per_epoch"`
-	Funded         string          `json:"funded"`  // deposits received
-	Spent          string          `json:"spent"`   // credited to seeders
-	Balance        string          `json:"balance"` // what is left to spend
-	Torrents       []string        `json:"torrents,omitempty"`
-	Deposits       []PublicDeposit `json:"deposits,omitempty"` // newest first
+	ID             string               `json:"id"`
+	Name           string               `json:"name,omitempty"`
+	State          string               `json:"state,omitempty"`  // open, closing, closed
+	Global         bool                 `json:"global,omitempty"` // covers every torrent, funded by the operator
+	Bounty         string               `json:"bounty,omitempty"` // the torrent a bounty pool funds
+	DepositAddress string               `json:"deposit_address,omitempty"`
+	BudgetPerEpoch string               `json:"budget_per_epoch"`
+	Funded         string               `json:"funded"`             // deposits received
+	Spent          string               `json:"spent"`              // credited to seeders
+	Refunded       string               `json:"refunded,omitempty"` // returned to the owner on close
+	Balance        string               `json:"balance"`            // left to spend (PoolView.Remaining)
+	Torrents       []string             `json:"torrents,omitempty"`
+	EpochSpend     []PublicEpochSpend   `json:"epoch_spend,omitempty"`   // newest first
+	TorrentSpend   []PublicTorrentSpend `json:"torrent_spend,omitempty"` // largest first
+	Created        int64                `json:"created,omitempty"`
+	Closed         int64                `json:"closed,omitempty"`
+	Deposits       []PublicDeposit      `json:"deposits,omitempty"` // newest first
+}
+
+// PublicEpochSpend is what a pool paid out in one sealed epoch.
+type PublicEpochSpend struct {
+	Epoch  int64  `json:"epoch"`
+	Amount string `json:"amount"`
+}
+
+// PublicTorrentSpend is what a pool paid, all epochs, to one torrent's seeders.
+type PublicTorrentSpend struct {
+	InfoHash string `json:"info_hash"`
+	Amount   string `json:"amount"`
 }
 
 // PublicDeposit is one funding transfer into a pool.
 type PublicDeposit struct {
 	TxID   string `json:"txid"`
+	Block  int64  `json:"block,omitempty"`
 	From   string `json:"from,omitempty"`
 	Amount string `json:"amount"`
-	Time   int64  `json:"time,omitempty"` // Unix seconds
+	Time   int64  `json:"time,omitempty"` // Unix seconds the watcher saw it
 }
 
 // Public listing bounds and cache lifetimes.
@@ -206,6 +230,10 @@ type publicPoolLine struct {
 	Points    string `json:"points"`
 	Credited  string `json:"credited"`
 	DustOut   string `json:"dust_out"`
+	// Remaining is a content-owner pool's balance at seal time; Torrents
+	// splits Credited by torrent (info hash -> base units).
+	Remaining string            `json:"remaining,omitempty"`
+	Torrents  map[string]string `json:"torrents,omitempty"`
 }
 
 // publicEpoch is a sealed epoch's summary.
@@ -238,7 +266,7 @@ func summarize(e *sealedEpoch) publicEpoch {
 		TotalPoints: rec.TotalPoints, TotalCredited: rec.TotalCredited, Pools: make([]publicPoolLine, len(rec.Pools))}
 	for i, pr := range rec.Pools {
 		v.Pools[i] = publicPoolLine{ID: pr.ID, Budget: pr.Budget, DustIn: pr.DustIn, Available: pr.Available,
-			Points: pr.Points, Credited: pr.Credited, DustOut: pr.DustOut}
+			Points: pr.Points, Credited: pr.Credited, DustOut: pr.DustOut, Remaining: pr.Remaining, Torrents: pr.Torrents}
 	}
 	return v
 }
@@ -689,8 +717,8 @@ func (p *publicAPI) listPools(w http.ResponseWriter, r *http.Request) {
 
 func (p *publicAPI) getPool(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !validUserID(id) { // the same shape: 1..64 of [A-Za-z0-9_-]
-		writeError(w, http.StatusBadRequest, "pool id: want 1..64 letters, digits, '-' or '_', got "+quoteInput(id))
+	if !rewards.ValidPoolID(id) {
+		writeError(w, http.StatusBadRequest, `pool id: want "global" or "p" and digits, got `+quoteInput(id))
 		return
 	}
 	pool, err := p.pools.PublicPool(r.Context(), id)

@@ -76,7 +76,7 @@ func (f fakePools) PublicPool(_ context.Context, id string) (PublicPool, error) 
 	return PublicPool{}, fmt.Errorf("pool %s: %w", id, ErrPoolNotFound)
 }
 
-var testPools = fakePools{{ID: "acme", Name: "ACME films", DepositAddress: "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8",
+var testPools = fakePools{{ID: "p1", State: "open", Name: "ACME films", DepositAddress: "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8",
 	BudgetPerEpoch: "500", Funded: "10000", Spent: "1500", Balance: "8500",
 	Torrents: []string{"0123456789abcdef0123456789abcdef01234567"},
 	Deposits: []PublicDeposit{{TxID: strings.Repeat("ab", 32), From: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf", Amount: "10000", Time: 1_700_000_000}}}}
@@ -484,20 +484,21 @@ func TestPublicUser(t *testing.T) {
 func TestPublicPools(t *testing.T) {
 	pe := newPublicEnv(t, nil)
 	v := wantOK[publicPoolPage](t, pe.get("/api/v1/public/pools"))
-	if len(v.Pools) != 1 || v.Pools[0].ID != "acme" || v.Pools[0].Deposits[0].Amount != "10000" {
+	if len(v.Pools) != 1 || v.Pools[0].ID != "p1" || v.Pools[0].Deposits[0].Amount != "10000" {
 		t.Errorf("pools = %+v", v)
 	}
-	p := wantOK[PublicPool](t, pe.get("/api/v1/public/pools/acme"))
+	p := wantOK[PublicPool](t, pe.get("/api/v1/public/pools/p1"))
 	if p.Name != "ACME films" || p.Balance != "8500" {
 		t.Errorf("pool = %+v", p)
 	}
-	wantError(t, pe.get("/api/v1/public/pools/nope"), http.StatusNotFound, "nope")
+	wantError(t, pe.get("/api/v1/public/pools/p999"), http.StatusNotFound, "p999")
+	wantError(t, pe.get("/api/v1/public/pools/nope"), http.StatusBadRequest, "pool id")
 	wantError(t, pe.get("/api/v1/public/pools/a.b"), http.StatusBadRequest, "pool id")
 
 	// Without a PoolReader there is no pools section.
 	pe = newPublicEnv(t, &PublicConfig{Rate: 1000, Burst: 1000})
 	wantError(t, pe.get("/api/v1/public/pools"), http.StatusNotFound, "pools")
-	wantError(t, pe.get("/api/v1/public/pools/acme"), http.StatusNotFound, "pools")
+	wantError(t, pe.get("/api/v1/public/pools/p1"), http.StatusNotFound, "pools")
 	if info := wantOK[publicInfo](t, pe.get("/api/v1/public/info")); info.Pools {
 		t.Error("info says pools without a reader")
 	}
@@ -581,7 +582,7 @@ func TestPublicNoLeaks(t *testing.T) {
 	add("/api/v1/public/info")
 	add("/api/v1/public/epochs?limit=50")
 	add("/api/v1/public/pools")
-	add("/api/v1/public/pools/acme")
+	add("/api/v1/public/pools/p1")
 	for n := pe.first; n <= pe.sealedLast; n++ {
 		add("/api/v1/public/epochs/" + strconv.FormatInt(n, 10))
 		stored, _ := rewards.LoadRecord(ctx, pe.rdb, n)

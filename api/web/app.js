@@ -215,7 +215,7 @@
     if (info.pools) {
       $("pools").hidden = false;
       $("nav-pools").hidden = false;
-      loadPools().catch((e) => showError($("pools-table"), 8, e));
+      loadPools().catch((e) => showError($("pools-table"), 10, e));
     }
   }
 
@@ -233,7 +233,10 @@
     for (const e of page.epochs) {
       published.set(String(e.epoch), e.root);
       const budgets = el("div", {});
-      for (const p of e.pools) budgets.append(el("div", { class: "num", text: `${p.id}: ${p.budget}` }));
+      for (const p of e.pools) {
+        budgets.append(el("div", { class: "num", title: `available ${p.available}, credited ${p.credited}, carried ${p.dust_out}`,
+          text: `${p.id}: ${p.budget}` + (p.credited !== p.available ? ` (credited ${p.credited})` : "") }));
+      }
       const tx = el("div", { class: "txids" });
       if (e.payouts) {
         const st = Object.entries(e.payouts.states || {}).map(([k, v]) => `${v} ${k}`).join(" · ");
@@ -288,17 +291,19 @@
     const d = await api("pools");
     const tb = $("pools-table").tBodies[0];
     tb.replaceChildren();
-    if (d.pools.length === 0) emptyRow(tb, 8, "no pools");
+    if (d.pools.length === 0) emptyRow(tb, 10, "no pools");
     for (const p of d.pools) {
       tb.append(el("tr", {},
         el("td", { class: "hash", text: p.id }),
         el("td", { text: p.name || "" }),
-        el("td", { class: "hash", text: p.deposit_address || "" }),
+        el("td", {}, p.state ? stateTag(p.state) : null),
+        el("td", { class: "hash", text: p.global ? "(operator-funded)" : (p.deposit_address || "") }),
         el("td", { class: "num", text: p.budget_per_epoch }),
-        el("td", { class: "num", text: p.funded }),
+        el("td", { class: "num", text: p.global ? "—" : p.funded }),
         el("td", { class: "num", text: p.spent }),
-        el("td", { class: "num", text: p.balance }),
-        el("td", { class: "num", text: String((p.torrents || []).length) })));
+        el("td", { class: "num", text: p.refunded || "0" }),
+        el("td", { class: "num", text: p.global ? "—" : p.balance }),
+        el("td", { class: "num", text: p.global ? "all" : String((p.torrents || []).length) })));
     }
   }
 
