@@ -25,6 +25,8 @@ type user struct {
 	id, passkey string
 	key         ed25519.PrivateKey
 	ip          net.IP
+	n           int   // its index: peer id, port and address
+	left        int64 // 0: a seeder (the uploaders)
 }
 
 // env is what setup created.
@@ -97,11 +99,11 @@ func setup(ctx context.Context, o options, logf func(string, ...any)) (*env, err
 		if err != nil {
 			return nil, err
 		}
-		left := int64(0) // uploaders seed
+		u.n = n
 		if role == "down" {
-			left = o.size
+			u.left = o.size
 		}
-		if err := e.announce(ctx, u, n, left); err != nil {
+		if err := e.announce(ctx, u, "started"); err != nil {
 			return nil, fmt.Errorf("announce of %s from %s: %w", u.id, u.ip, err)
 		}
 		if role == "up" {
@@ -162,14 +164,17 @@ func (e *env) admin(ctx context.Context, path string, body, out any) error {
 	return nil
 }
 
-// announce sends one HTTP announce (event started, numwant 0) for user u
+// announce sends one HTTP announce (numwant 0, event if not "") for user u
 // from u.ip.
-func (e *env) announce(ctx context.Context, u user, n int, left int64) error {
+func (e *env) announce(ctx context.Context, u user, event string) error {
 	var peerID [20]byte
-	copy(peerID[:], fmt.Sprintf("-RL0001-%012d", n))
+	copy(peerID[:], fmt.Sprintf("-RL0001-%012d", u.n))
 	q := "info_hash=" + url.QueryEscape(string(e.infoHash[:])) + "&peer_id=" + url.QueryEscape(string(peerID[:])) +
-		"&port=" + strconv.Itoa(6881+n) + "&uploaded=0&downloaded=0&left=" + strconv.FormatInt(left, 10) +
-		"&compact=1&numwant=0&event=started"
+		"&port=" + strconv.Itoa(6881+u.n) + "&uploaded=0&downloaded=0&left=" + strconv.FormatInt(u.left, 10) +
+		"&compact=1&numwant=0"
+	if event != "" {
+		q += "&event=" + event
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(e.o.target, "/")+"/announce/"+u.passkey+"?"+q, nil)
 	if err != nil {
 		return err
@@ -191,31 +196,39 @@ func (e *env) announce(ctx context.Context, u user, n int, left int64) error {
 // probe submits, for every uploader, one receipt from every downloader in
 // fresh sessions, resubmitting the ones rejected as not_announced until all
 // are accepted (the accounting flush records announces about once a
-// second). Any other rejection fails the run before it starts.
+// second). Any other rejection fails the run before it starts. Every second
+// of waiting the users concerned announce again: a tracker whose accounting
+// buffers are full (just after the benchmark's warm-up) drops announce
+// events, and a dropped one is never recorded.
 func (e *env) probe(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for u, up := range e.uploaders {
 		var pub [32]byte
 		copy(pub[:], up.key.Public().(ed25519.PublicKey))
 		var pending []receipts.Receipt
-		for _, d := range e.downloaders {
+		var owner []int // pending[i] is signed by e.downloaders[owner[i]]
+		for i, d := range e.downloaders {
 			r, err := receipts.NewIssuer(d.key, e.infoHash, pub).Receipt(1, time.Now())
 			if err != nil {
 				return err
 			}
 			pending = append(pending, r)
+			owner = append(owner, i)
 		}
+		reannounced := time.Now()
 		for len(pending) > 0 {
 			res, status, err := post(ctx, e.client, e.o.target, up.passkey, receipts.EncodeBatch(pending))
 			if err != nil || status != http.StatusOK {
 				return fmt.Errorf("uploader %d: status %d: %v", u, status, err)
 			}
 			var again []receipts.Receipt
+			var downs []int
 			for i, r := range res.Results {
 				switch {
 				case r.Status == "accepted":
 				case r.Reason == "not_announced":
 					again = append(again, pending[i])
+					downs = append(downs, owner[i])
 				default:
 					return fmt.Errorf("uploader %d: probe receipt rejected: %s", u, r.Reason)
 				}
@@ -223,8 +236,16 @@ func (e *env) probe(ctx context.Context, timeout time.Duration) error {
 			if len(res.Results) != len(pending) {
 				return fmt.Errorf("uploader %d: %d results for %d receipts", u, len(res.Results), len(pending))
 			}
-			pending = again
+			pending, owner = again, downs
 			if len(pending) > 0 {
+				if time.Since(reannounced) >= time.Second {
+					reannounced = time.Now()
+					for _, who := range append([]user{up}, pick(e.downloaders, downs)...) {
+						if err := e.announce(ctx, who, ""); err != nil {
+							return fmt.Errorf("announce again of %s: %w", who.id, err)
+						}
+					}
+				}
 				if time.Now().After(deadline) {
 					return fmt.Errorf("uploader %d: %d receipts still not_announced after %s (is rewards accounting on?)", u, len(pending), timeout)
 				}
@@ -237,4 +258,12 @@ func (e *env) probe(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+func pick(us []user, idx []int) []user {
+	out := make([]user, len(idx))
+	for i, j := range idx {
+		out[i] = us[j]
+	}
+	return out
 }
