@@ -208,10 +208,7 @@ func (p *publicAPI) info(w http.ResponseWriter, r *http.Request) {
 		PublicID:     `first 16 hex digits of SHA-256("seedpay/public-id/v1" || 0x00 || user id)`,
 	}
 	first, last, ok := p.idx.sealedThrough()
-	p.idx.mu.RLock()
-	started := p.idx.started
-	p.idx.mu.RUnlock()
-	if started {
+	if p.idx.isStarted() {
 		v.FirstEpoch = &first
 	}
 	if ok {
@@ -394,7 +391,11 @@ func (p *publicAPI) loadPayouts(ctx context.Context, users map[string]*userPayou
 		firstErr error
 	)
 	sem := make(chan struct{}, 8)
+	keys := make([]string, 0, len(users))
 	for u := range users {
+		keys = append(keys, u)
+	}
+	for _, u := range keys { // not the map itself: the goroutines write to it
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -478,7 +479,10 @@ func (p *publicAPI) sealedParam(w http.ResponseWriter, r *http.Request) (*sealed
 	switch {
 	case errors.Is(err, rewards.ErrNotSealed):
 		msg := "epoch " + strconv.FormatInt(n, 10) + " is not sealed yet"
-		if n > p.ledger.Current() {
+		_ = p.idx.refresh(r.Context(), false) // only to name the first epoch; a failure just omits it
+		if first, _, _ := p.idx.sealedThrough(); p.idx.isStarted() && n < first {
+			msg = "epoch " + strconv.FormatInt(n, 10) + " is before this ledger's first epoch " + strconv.FormatInt(first, 10)
+		} else if n > p.ledger.Current() {
 			msg = "epoch " + strconv.FormatInt(n, 10) + " has not started"
 		}
 		writeError(w, http.StatusNotFound, msg)
@@ -527,11 +531,8 @@ func (p *publicAPI) epoch(w http.ResponseWriter, r *http.Request) {
 	final := true
 	for _, i := range idxs {
 		u := e.rec.Users[i]
-		line := publicLine{PID: e.pids[i], Address: u.Address, SeedSeconds: u.SeedSeconds, Points: u.Points,
+		line := publicLine{PID: e.pids[i], Address: u.Address, SeedSeconds: u.SeedSeconds, Points: poolPointsOnly(u.Points),
 			Amount: u.Amount, Leaf: fmt.Sprintf("%x", e.leaves[i]), Payout: linePayoutOf(e.rec.Epoch, u.Amount, users[u.User])}
-		if line.Points == nil {
-			line.Points = map[string]string{}
-		}
 		if line.Payout != nil && line.Payout.State != rewards.PayoutConfirmed {
 			final = false
 		}
@@ -680,11 +681,8 @@ func (p *publicAPI) user(w http.ResponseWriter, r *http.Request) {
 		}
 		i := e.byPID[pid]
 		u := e.rec.Users[i]
-		line := publicUserEpoch{Epoch: n, Root: e.rec.Root, Address: u.Address, SeedSeconds: u.SeedSeconds, Points: u.Points,
+		line := publicUserEpoch{Epoch: n, Root: e.rec.Root, Address: u.Address, SeedSeconds: u.SeedSeconds, Points: poolPointsOnly(u.Points),
 			Amount: u.Amount, Leaf: fmt.Sprintf("%x", e.leaves[i]), Payout: linePayoutOf(n, u.Amount, up)}
-		if line.Points == nil {
-			line.Points = map[string]string{}
-		}
 		v.Credits = append(v.Credits, line)
 	}
 	for k := len(up.payouts) - 1; k >= 0; k-- {
@@ -730,4 +728,16 @@ func (p *publicAPI) getPool(w http.ResponseWriter, r *http.Request) {
 	default:
 		writePublic(w, pool, cacheShort)
 	}
+}
+
+// poolPointsOnly copies a line's points per pool, leaving out any
+// per-torrent attribution field (which would tell what a seeder seeded).
+func poolPointsOnly(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if !strings.HasPrefix(k, rewards.TorrentPointsPrefix) {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -298,6 +298,13 @@ func (x *publicIndex) sealedThrough() (first, last int64, ok bool) {
 	return x.first, x.next - 1, true
 }
 
+// isStarted reports whether the index knows the ledger's first epoch.
+func (x *publicIndex) isStarted() bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.started
+}
+
 // lookup returns a public id's user and its epochs (a copy), newest first.
 func (x *publicIndex) lookup(pid string) (string, []int64, bool) {
 	x.mu.RLock()

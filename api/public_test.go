@@ -524,7 +524,8 @@ func TestPublicBadInputs(t *testing.T) {
 		{"/api/v1/public/epochs/" + first + "?limit=501", 400, []string{"limit"}},
 		{"/api/v1/public/epochs/" + first + "?offset=-1", 400, []string{"offset"}},
 		{"/api/v1/public/epochs/" + first + "?offset=4", 400, []string{"offset", "3 lines"}},
-		{"/api/v1/public/epochs/" + strconv.FormatInt(pe.first-1, 10), 404, []string{"not sealed"}},
+		{"/api/v1/public/epochs/" + strconv.FormatInt(pe.first-1, 10), 404, []string{"before this ledger's first epoch"}},
+		{"/api/v1/public/epochs/" + strconv.FormatInt(pe.sealedLast+1, 10), 404, []string{"not sealed yet"}},
 		{"/api/v1/public/epochs/" + strconv.FormatInt(pe.first+1000, 10), 404, []string{"not started"}},
 		{"/api/v1/public/epochs/" + first + "/proof/zz", 400, []string{"pid"}},
 		{"/api/v1/public/epochs/" + first + "/proof/" + strings.ToUpper(pid), 400, []string{"pid"}},
@@ -879,4 +880,35 @@ func TestLRU(t *testing.T) {
 	if c.weight != 1 {
 		t.Fatalf("weight %d after replacing", c.weight)
 	}
+}
+
+// TestPublicConcurrent reads every route from many goroutines at once (run
+// with -race): the index, the caches and the payout lookups are shared.
+func TestPublicConcurrent(t *testing.T) {
+	pe := newPublicEnv(t, nil)
+	paths := []string{"/api/v1/public/info", "/api/v1/public/epochs?limit=50", "/api/v1/public/pools",
+		"/api/v1/public/epochs/" + strconv.FormatInt(pe.first, 10),
+		fmt.Sprintf("/api/v1/public/epochs/%d/proof/%s", pe.first, PublicID(pe.bob.ID))}
+	for _, id := range pe.userIDs {
+		paths = append(paths, "/api/v1/public/users/"+PublicID(id))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				p := paths[(g+i)%len(paths)]
+				req := httptest.NewRequest("GET", p, nil)
+				req.RemoteAddr = fmt.Sprintf("192.0.2.%d:1", g)
+				rec := httptest.NewRecorder()
+				pe.srv.Handler().ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					t.Errorf("%s: %d %s", p, rec.Code, rec.Body)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
