@@ -359,6 +359,8 @@ func (h *poolRoutes) poolError(w http.ResponseWriter, r *http.Request, op, id st
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, rewards.ErrPoolInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, rewards.ErrNoKeystore):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		h.s.internalError(w, r, op, err, zap.String("pool", id))
 	}

@@ -39,6 +39,21 @@ type Config struct {
 	Rewards   rewards.Config       `yaml:"rewards"`
 	Chain     ChainConfig          `yaml:"chain"`
 	Payouts   PayoutsConfig        `yaml:"payouts"`
+	Pools     PoolsConfig          `yaml:"pools"`
+}
+
+// PoolsConfig is content-owner pools and their deposits (rewards on).
+type PoolsConfig struct {
+	// KeystoreDir holds the deposit addresses' keys, encrypted with the
+	// passphrase in SEEDPAY_POOL_KEYSTORE_PASSPHRASE. Empty: in dev a
+	// temporary directory and a random passphrase nobody keeps; with a real
+	// Redis, pools cannot be created (existing ones keep settling).
+	KeystoreDir string `yaml:"keystore_dir"`
+	// ReloadInterval is how often the torrent -> pools index is fully
+	// re-read (changes apply at once through pub/sub).
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// Deposits configures the watcher that credits pools from the chain.
+	Deposits rewards.DepositConfig `yaml:"deposits"`
 }
 
 // ChainConfig says which TRON node pays and with which key.
@@ -103,6 +118,7 @@ func Default() Config {
 		Rewards:   rewards.DefaultConfig(),
 		Chain:     ChainConfig{Config: chain.DefaultConfig()},
 		Payouts:   PayoutsConfig{PayerConfig: rewards.DefaultPayerConfig()},
+		Pools:     PoolsConfig{ReloadInterval: time.Minute, Deposits: rewards.DefaultDepositConfig()},
 	}
 }
 
@@ -115,6 +131,8 @@ const (
 	EnvLogLevel      = "SEEDPAY_LOG_LEVEL"
 	EnvAPIAddr       = "SEEDPAY_API_ADDR"
 	EnvTronAPIKey    = "SEEDPAY_TRON_API_KEY"
+	// EnvPoolPassphrase encrypts the pools' deposit keys (pools.keystore_dir).
+	EnvPoolPassphrase = "SEEDPAY_POOL_KEYSTORE_PASSPHRASE"
 )
 
 // Load reads the file at path, or the embedded dev default when path is "",
@@ -276,6 +294,21 @@ func (c Config) Validate() error {
 		}
 		if min := c.Tracker.AnnounceInterval + c.Tracker.AnnounceInterval/2; c.Rewards.Scoring.MaxGap < min {
 			bad("rewards.scoring.max_gap", "%s: must be at least 1.5 x tracker.announce_interval (%s), or ordinary seeders lose credit between announces", c.Rewards.Scoring.MaxGap, min)
+		}
+	}
+	if c.Rewards.Enabled {
+		if c.Pools.ReloadInterval < time.Second {
+			bad("pools.reload_interval", "%s: must be at least 1s", c.Pools.ReloadInterval)
+		}
+		if c.Pools.Deposits.Enabled {
+			if err := c.Pools.Deposits.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+			if !c.Chain.Simulated && !c.Payouts.Enabled {
+				if err := c.Chain.Config.Validate(); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 	}
 	if c.Payouts.Enabled {

@@ -100,6 +100,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"unknown chain key", "chain:\n  ful_node: x\n", "chain.ful_node (line 2): unknown key"},
 		{"receipt pair cap", "rewards:\n  receipts:\n    pair_epoch_cap: 0\n", "rewards.receipts.pair_epoch_cap"},
 		{"unknown rewards key", "rewards:\n  epoch:\n    lenght: 1h\n", "rewards.epoch.lenght (line 3): unknown key"},
+		{"pool index reload", "pools:\n  reload_interval: 1ms\n", "pools.reload_interval"},
+		{"deposit confirmations", "pools:\n  deposits:\n    enabled: true\n    confirmations: -1\n", "pools.deposits.confirmations"},
+		{"deposit range", "pools:\n  deposits:\n    enabled: true\n    max_range: 500\n", "pools.deposits.max_range"},
+		{"deposit poll", "pools:\n  deposits:\n    enabled: true\n    poll_interval: 1ms\n", "pools.deposits.poll_interval"},
+		{"deposits need a chain", "pools:\n  deposits:\n    enabled: true\nchain:\n  network: moon\n", "chain.network"},
+		{"unknown pools key", "pools:\n  keystore: x\n", "pools.keystore (line 2): unknown key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +120,28 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestPoolDefaults(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Pools.Deposits.Enabled || cfg.Pools.Deposits.Confirmations != 3 || cfg.Pools.KeystoreDir != "" {
+		t.Fatalf("dev pools %+v", cfg.Pools)
+	}
+	t.Setenv(EnvAdminToken, strings.Repeat("s", 32))
+	prod, err := Load("production.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prod.Pools.Deposits.Enabled || prod.Pools.Deposits.Confirmations != 20 || prod.Pools.KeystoreDir == "" {
+		t.Fatalf("production pools %+v", prod.Pools)
+	}
+	// A file without a pools section (and no chain) watches nothing.
+	if d := Default().Pools.Deposits; d.Enabled {
+		t.Fatal("deposits on by default without a chain")
 	}
 }
 

@@ -57,10 +57,11 @@ type DepositConfig struct {
 	StartBlock int64 `yaml:"start_block"`
 }
 
-// DefaultDepositConfig waits 20 blocks (one more than TRON's 19 to
-// solidify), polls every 3s (one block).
+// DefaultDepositConfig is off (it needs a chain node: the config files
+// turn it on); it waits 20 blocks (one more than TRON's 19 to solidify) and
+// polls every 3s (one block).
 func DefaultDepositConfig() DepositConfig {
-	return DepositConfig{Enabled: true, Confirmations: 20, PollInterval: 3 * time.Second, MaxRange: 100}
+	return DepositConfig{Enabled: false, Confirmations: 20, PollInterval: 3 * time.Second, MaxRange: 100}
 }
 
 // Validate names the bad key relative to the pools section.

@@ -79,6 +79,8 @@ var (
 	ErrPoolNotFound = errors.New("pool not found")
 	ErrPoolInvalid  = errors.New("invalid pool")
 	ErrPoolClosed   = errors.New("pool is closed")
+	// ErrNoKeystore: no deposit keystore is configured (pools.keystore_dir).
+	ErrNoKeystore = errors.New("pool creation is off: no deposit keystore configured (pools.keystore_dir)")
 )
 
 func keyPool(id string) string             { return "sp:pool:" + id }
@@ -248,7 +250,7 @@ func (p *Pools) validate(spec *PoolSpec) error {
 // whose pool never got written is recorded as unclaimed, not ignored.
 func (p *Pools) Create(ctx context.Context, spec PoolSpec) (PoolView, error) {
 	if p.keys == nil {
-		return PoolView{}, errors.New("pools: no deposit keystore configured")
+		return PoolView{}, ErrNoKeystore
 	}
 	if err := p.validate(&spec); err != nil {
 		return PoolView{}, err

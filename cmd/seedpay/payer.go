@@ -18,14 +18,10 @@ import (
 	"github.com/seedpay/seedpay/rewards"
 )
 
-// startPayer connects the chain (or starts the simulated one) and builds the
-// payout outbox. The returned stop closes what it started.
-func startPayer(ctx context.Context, cfg configs.Config, rdb redis.UniversalClient, addresses rewards.AddressBook, reg prometheus.Registerer, log *zap.Logger) (func(), *rewards.Payer, error) {
-	if err := checkLedger(ctx, cfg, rdb, log); err != nil {
-		return nil, nil, err
-	}
-	var stop func()
-	var client *chain.Client
+// startChain connects the TRON node (or starts the simulated one with a
+// funded hot wallet). Without payouts the client is read-only (deposit
+// scans) and needs no hot key. The returned stop closes what it started.
+func startChain(cfg configs.Config, log *zap.Logger) (*chain.Client, func(), error) {
 	if cfg.Chain.Simulated {
 		node, token, hot, err := tronsim.NewDev("127.0.0.1:0", tronsim.Config{BlockPeriod: time.Second, SolidityLag: 3, Logger: log.Named("tronsim")})
 		if err != nil {
@@ -33,36 +29,49 @@ func startPayer(ctx context.Context, cfg configs.Config, rdb redis.UniversalClie
 		}
 		ccfg := chain.SimConfig(node.Addr(), token)
 		ccfg.Expiration, ccfg.FeeLimit = cfg.Chain.Expiration, cfg.Chain.FeeLimit
-		if client, err = chain.NewWithKey(ccfg, hot); err != nil {
+		client, err := chain.NewWithKey(ccfg, hot)
+		if err != nil {
 			node.Stop()
 			return nil, nil, err
 		}
-		stop = func() { _ = client.Close(); node.Stop() }
 		fmt.Fprintf(os.Stderr, "   TRON is SIMULATED: tronsim at %s, token %s, hot wallet %s (funded; no real token moves)\n\n",
 			node.Addr(), token, client.HotAddress())
 		log.Warn("simulated TRON chain in process", zap.String("node", node.Addr()), zap.String("token", token), zap.String("hot_wallet", client.HotAddress()))
-	} else {
-		key, err := chain.LoadHotKey(cfg.Chain.HotKey)
+		return client, func() { _ = client.Close(); node.Stop() }, nil
+	}
+	if !cfg.Payouts.Enabled {
+		client, err := chain.New(cfg.Chain.Config, nil) // read-only: deposit scans
 		if err != nil {
-			return nil, nil, fmt.Errorf("chain.hot_key: %w", err)
-		}
-		// NewWithHotKey signs through the HotKey and keeps no copy of the key.
-		if client, err = chain.NewWithHotKey(cfg.Chain.Config, key); err != nil {
 			return nil, nil, err
 		}
-		stop = func() { _ = client.Close() }
-		log.Info("payouts from hot wallet", zap.String("hot_wallet", client.HotAddress()), zap.String("network", cfg.Chain.Network))
+		return client, func() { _ = client.Close() }, nil
+	}
+	key, err := chain.LoadHotKey(cfg.Chain.HotKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chain.hot_key: %w", err)
+	}
+	// NewWithHotKey signs through the HotKey and keeps no copy of the key.
+	client, err := chain.NewWithHotKey(cfg.Chain.Config, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("payouts from hot wallet", zap.String("hot_wallet", client.HotAddress()), zap.String("network", cfg.Chain.Network))
+	return client, func() { _ = client.Close() }, nil
+}
+
+// startPayer builds the payout outbox on client.
+func startPayer(ctx context.Context, cfg configs.Config, rdb redis.UniversalClient, client *chain.Client, addresses rewards.AddressBook, reg prometheus.Registerer, log *zap.Logger) (*rewards.Payer, error) {
+	if err := checkLedger(ctx, cfg, rdb, log); err != nil {
+		return nil, err
 	}
 	payer, err := rewards.NewPayer(rdb, client, addresses, cfg.Payouts.PayerConfig, reg, log.Named("payer"))
 	if err != nil {
-		stop()
-		return nil, nil, err
+		return nil, err
 	}
 	if err := registerWalletGauges(reg, client); err != nil {
-		stop()
-		return nil, nil, err
+		return nil, err
 	}
-	return stop, payer, nil
+	return payer, nil
 }
 
 // checkLedger refuses to pay from a ledger that may lose writes, unless the

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -149,8 +151,23 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		accountHook *account.Hook
 		settler     *rewards.Settler
 		ledger      *rewards.Ledger
+		pools       *rewards.Pools
+		poolIndex   *rewards.PoolIndex
+		payBook     rewards.AddressBook = addresses
 	)
 	if cfg.Rewards.Enabled {
+		keys, removeKeys, err := depositKeys(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer removeKeys()
+		pools = rewards.NewPools(rdb, keys, func(a string) error { _, err := chain.ParseAddress(a); return err },
+			cfg.Rewards.Global.BudgetPerEpoch, log.Named("pools"))
+		poolIndex = rewards.NewPoolIndex(pools, cfg.Pools.ReloadInterval, log.Named("pools"))
+		if err := poolIndex.Reload(ctx); err != nil {
+			return err
+		}
+		payBook = rewards.PoolAddressBook{Pools: pools, Next: addresses}
 		acct, err := rewards.NewAccountant(rdb, cfg.Rewards)
 		if err != nil {
 			return fmt.Errorf("rewards: %w", err)
@@ -158,7 +175,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		accountHook, err = account.New(account.Config{
 			ShardCapacity: cfg.Rewards.BufferSize,
 			FlushInterval: cfg.Rewards.FlushInterval,
-		}, cache, account.LedgerSink{Accountant: acct, Epoch: cfg.Rewards.Epoch}, reg, log.Named("accounting"))
+		}, cache, account.LedgerSink{Accountant: acct, Epoch: cfg.Rewards.Epoch, Pools: poolIndex.Lookup}, reg, log.Named("accounting"))
 		if err != nil {
 			return fmt.Errorf("rewards: %w", err)
 		}
@@ -168,14 +185,27 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		}
 		ledger = rewards.NewLedger(rdb, cfg.Rewards)
 	}
-	var payer *rewards.Payer
-	if cfg.Payouts.Enabled {
-		stopChain, p, err := startPayer(ctx, cfg, rdb, addresses, reg, log)
+	var (
+		payer   *rewards.Payer
+		watcher *rewards.DepositWatcher
+	)
+	watchDeposits := cfg.Rewards.Enabled && cfg.Pools.Deposits.Enabled
+	if cfg.Payouts.Enabled || watchDeposits {
+		client, stopChain, err := startChain(cfg, log)
 		if err != nil {
 			return err
 		}
 		defer stopChain()
-		payer = p
+		if cfg.Payouts.Enabled {
+			if payer, err = startPayer(ctx, cfg, rdb, client, payBook, reg, log); err != nil {
+				return err
+			}
+		}
+		if watchDeposits {
+			if watcher, err = rewards.NewDepositWatcher(rdb, client, cfg.Pools.Deposits, reg, log.Named("deposits")); err != nil {
+				return fmt.Errorf("pools.deposits: %w", err)
+			}
+		}
 	}
 	logic := middleware.NewLogic(middleware.ResponseConfig{
 		AnnounceInterval:    cfg.Tracker.AnnounceInterval,
@@ -208,6 +238,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		if err != nil {
 			return fmt.Errorf("receipts: %w", err)
 		}
+		intake.SetPools(poolIndex.Lookup)
 		srv.HandleHTTP("POST /receipts/{passkey}", intake)
 		srv.HandleHTTP("POST /keys/{passkey}", receiptsmw.NewKeyRegistration(cache, receiptKeys, log.Named("receipts")))
 	}
@@ -225,6 +256,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		Payer:       payer,
 		Addresses:   addresses,
 		ReceiptKeys: receiptKeys,
+		Pools:       pools,
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -239,11 +271,19 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
-	parts := 3 // tracker, api, registry follower (+ accounting flusher, settler, payer)
-	errc := make(chan error, 6)
+	parts := 3 // tracker, api, registry follower (+ accounting flusher, settler, pool index, payer, deposit watcher)
+	errc := make(chan error, 8)
 	if payer != nil {
 		parts++
 		go func() { errc <- payer.Run(ctx) }()
+	}
+	if watcher != nil {
+		parts++
+		go func() { errc <- watcher.Run(ctx) }()
+	}
+	if poolIndex != nil {
+		parts++
+		go func() { errc <- poolIndex.Run(ctx) }()
 	}
 	if accountHook != nil {
 		parts += 2
@@ -285,6 +325,64 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// keystoreKeys makes deposit keys with chain.NewKeystoreFile: only the
+// address leaves it; the key stays encrypted in dir.
+type keystoreKeys struct {
+	dir, passphrase string
+	light           bool
+}
+
+func (k keystoreKeys) NewDepositAddress() (string, error) {
+	addr, _, err := chain.NewKeystoreFile(k.dir, k.passphrase, k.light)
+	return addr, err
+}
+
+// depositKeys says where pool deposit keys go: pools.keystore_dir with the
+// passphrase from SEEDPAY_POOL_KEYSTORE_PASSPHRASE, or, in dev with no
+// directory set, a temporary directory and a random passphrase that is
+// never kept (the keys are lost at exit, like everything in dev).
+func depositKeys(cfg configs.Config, log *zap.Logger) (rewards.DepositKeys, func(), error) {
+	pass := os.Getenv(configs.EnvPoolPassphrase)
+	dir := cfg.Pools.KeystoreDir
+	if dir == "" {
+		if !cfg.Redis.Embedded {
+			log.Warn("pool creation is off: set pools.keystore_dir and " + configs.EnvPoolPassphrase)
+			return nil, func() {}, nil
+		}
+		var err error
+		if dir, err = os.MkdirTemp("", "seedpay-deposit-keys-"); err != nil {
+			return nil, nil, fmt.Errorf("pools: deposit keystore: %w", err)
+		}
+		remove := func() { _ = os.RemoveAll(dir) }
+		if pass == "" {
+			var b [24]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				remove()
+				return nil, nil, err
+			}
+			pass = hex.EncodeToString(b[:])
+		}
+		fmt.Fprintf(os.Stderr, `
+  ==========================================================================
+   DEV: pool deposit keys go to %s
+   (deleted at exit), encrypted with a passphrase that is NOT KEPT: tokens
+   sent to a dev deposit address cannot be recovered after this process.
+   Production: pools.keystore_dir + %s.
+  ==========================================================================
+`, dir, configs.EnvPoolPassphrase)
+		log.Warn("dev: pool deposit keys in a temporary keystore with a passphrase that is not kept", zap.String("dir", dir))
+		return keystoreKeys{dir: dir, passphrase: pass, light: true}, remove, nil
+	}
+	if len(pass) < chain.MinPassphraseLen {
+		return nil, nil, fmt.Errorf("pools.keystore_dir: set %s (at least %d characters) to encrypt the deposit keys", configs.EnvPoolPassphrase, chain.MinPassphraseLen)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("pools.keystore_dir: %w", err)
+	}
+	log.Info("pool deposit keys", zap.String("keystore_dir", dir))
+	return keystoreKeys{dir: dir, passphrase: pass}, func() {}, nil
 }
 
 func banner(log *zap.Logger, cfg configs.Config, embeddedDefault bool, srv *tracker.Server, apiAddr net.Addr) {
