@@ -214,11 +214,14 @@ func (x *publicIndex) epoch(ctx context.Context, n int64) (*sealedEpoch, error) 
 }
 
 // refresh indexes newly sealed epochs, at most once per indexRefreshEvery
-// unless forced, and for at most indexRefreshBudget; a request that finds
-// another catch-up running does not wait for it. When nothing is new, a
-// refresh costs one GET.
+// unless forced, and for at most indexRefreshBudget. A request that finds
+// another catch-up running does not wait for it, unless it is forced or the
+// index has not started (then it would answer from nothing). When nothing
+// is new, a refresh costs one GET.
 func (x *publicIndex) refresh(ctx context.Context, force bool) error {
-	if !x.refreshMu.TryLock() {
+	if force || !x.isStarted() {
+		x.refreshMu.Lock()
+	} else if !x.refreshMu.TryLock() {
 		return nil
 	}
 	defer x.refreshMu.Unlock()
