@@ -233,3 +233,33 @@ func FuzzCreatePool(f *testing.F) {
 		}
 	})
 }
+
+func TestPublicPoolReader(t *testing.T) {
+	e, pools := poolEnv(t)
+	ctx := context.Background()
+	v, err := pools.Create(ctx, rewards.PoolSpec{Name: "films", Owner: "secret studio", RefundAddress: refundAddr, Torrents: []string{ihA}, BudgetPerEpoch: "10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv, err = New(Config{AdminToken: testToken}, Deps{Store: e.store, Cache: e.cache, Swarms: e.swarms, Gatherer: e.reg, Pools: pools,
+		Ledger: rewards.NewLedger(e.rdb, rewards.DefaultConfig()), Public: &PublicConfig{Pools: PublicPoolReader(pools)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := e.doAuth("GET", "/api/v1/public/pools/"+v.ID, "", "")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), v.DepositAddress) || !strings.Contains(rec.Body.String(), `"balance":"0"`) {
+		t.Fatalf("public pool %d %s", rec.Code, rec.Body)
+	}
+	rec = e.doAuth("GET", "/api/v1/public/pools", "", "")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"global"`) || !strings.Contains(rec.Body.String(), v.ID) {
+		t.Fatalf("public pools %d %s", rec.Code, rec.Body)
+	}
+	for _, secret := range []string{"secret studio", refundAddr} {
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Fatalf("public view shows %q: %s", secret, rec.Body)
+		}
+	}
+	if rec := e.doAuth("GET", "/api/v1/public/pools/p77", "", ""); rec.Code != 404 {
+		t.Fatalf("unknown pool %d %s", rec.Code, rec.Body)
+	}
+}

@@ -107,7 +107,7 @@ func NewSettler(rdb redis.UniversalClient, cfg Config, addresses AddressBook, re
 		sealed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "settlement", Name: "epochs_sealed_total",
 			Help: "Epochs sealed and credited by this process."}),
 		credited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "settlement", Name: "points_total",
-			Help: "Micro-points settled, by pool."}, []string{"pool"}),
+			Help: "Micro-points settled, by pool (global, or owner for all content-owner pools)."}, []string{"pool"}),
 	}
 	for _, c := range []prometheus.Collector{s.settleSeconds, s.sealed, s.credited} {
 		if err := reg.Register(c); err != nil {
@@ -222,7 +222,11 @@ func (s *Settler) SettleDue(ctx context.Context, token int64) error {
 		for _, p := range rec.Pools {
 			if f, ok := new(big.Float).SetString(p.Points); ok {
 				v, _ := f.Float64()
-				s.credited.WithLabelValues(p.ID).Add(v)
+				label := p.ID
+				if label != GlobalPool {
+					label = "owner" // one series for every content-owner pool: they are many
+				}
+				s.credited.WithLabelValues(label).Add(v)
 			}
 		}
 		s.log.Info("epoch settled", zap.Int64("epoch", rec.Epoch), zap.Int("users", len(rec.Users)),

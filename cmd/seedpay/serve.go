@@ -257,6 +257,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		Addresses:   addresses,
 		ReceiptKeys: receiptKeys,
 		Pools:       pools,
+		Public:      publicConfig(pools),
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -383,6 +384,15 @@ func depositKeys(cfg configs.Config, log *zap.Logger) (rewards.DepositKeys, func
 	}
 	log.Info("pool deposit keys", zap.String("keystore_dir", dir))
 	return keystoreKeys{dir: dir, passphrase: pass}, func() {}, nil
+}
+
+// publicConfig serves the public API and transparency page, with the
+// pools section, when rewards are on.
+func publicConfig(pools *rewards.Pools) *api.PublicConfig {
+	if pools == nil {
+		return nil
+	}
+	return &api.PublicConfig{Pools: api.PublicPoolReader(pools)}
 }
 
 func banner(log *zap.Logger, cfg configs.Config, embeddedDefault bool, srv *tracker.Server, apiAddr net.Addr) {
