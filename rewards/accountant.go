@@ -64,7 +64,8 @@ type Outcome struct {
 }
 
 // Accountant turns Events into seed seconds and points in Redis with
-// account.lua (one atomic call per event, all keys in the user's slot).
+// account.lua (one atomic call per user and batch, all keys in the user's
+// slot).
 //
 // Replaying an event is harmless: accounting works on cumulative counters and
 // timestamps, so a replayed or older event credits nothing. A failed Account
@@ -117,21 +118,37 @@ func (a *Accountant) SessionTTL() time.Duration { return time.Duration(a.session
 // EpochTTL is the expiry set on every epoch hash and epoch user set written.
 func (a *Accountant) EpochTTL() time.Duration { return time.Duration(a.epochTTL) * time.Second }
 
-// call is one prepared EVALSHA.
-type call struct {
-	idx  int
-	keys []string
-	args []any
-	ips  string // KeyTorrentIPs of this announce, "" without an address
-	ip   string
+// Limits of one EVALSHA: Redis runs nothing else while a script runs, and a
+// call names every epoch hash its events may touch.
+const (
+	maxCallEvents = 256
+	maxCallEpochs = 128
+)
+
+// prepared is one checked event with its script arguments.
+type prepared struct {
+	idx             int
+	first, nowEpoch int64
+	sess, set, cred string
+	args            [11]any // ARGV +1 .. +11 of the event in account.lua
+}
+
+// chunk is the events of one user that go to Redis in one EVALSHA.
+type chunk struct {
+	user             string
+	preps            []*prepared
+	minFirst, maxNow int64
 }
 
 // Account applies events in order with one pipelined batch: first the users
 // are added to KeyEpochUsers of every open epoch their credit may touch,
-// then account.lua runs once per event. A crash between the two leaves a
-// user with no points, never points without a user. Epochs below
-// minOpenEpoch (the settler's view of sealed epochs) are never written.
-// pools names the pools covering a torrent; nil means the global pool only.
+// then account.lua runs once per user (per up to 256 events of a user),
+// applying that user's events in order. Users share no keys, so this gives
+// exactly the outcomes of applying every event alone, in order. A crash
+// between the two leaves a user with no points, never points without a
+// user. Epochs below minOpenEpoch (the settler's view of sealed epochs) are
+// never written. pools names the pools covering a torrent; nil means the
+// global pool only.
 //
 // The outcomes match events one to one. On error, events whose Code is
 // CodeError were not applied; the others were.
@@ -140,18 +157,53 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 	if len(events) == 0 {
 		return out, nil
 	}
+	minOpen := min(max(minOpenEpoch, -maxExact), maxExact)
 	var errs []error
-	calls := make([]call, 0, len(events))
+	preps := make([]prepared, len(events))
+	type epochUser struct {
+		e int64
+		u string
+	}
+	seenEU := make(map[epochUser]struct{})
 	epochUsers := make(map[int64][]any, 2)
+	type ipEntry struct{ key, ip string }
+	seenIP := make(map[ipEntry]struct{})
+	var ipAdds []ipEntry
+	byUser := make(map[string]int) // user -> its open chunk
+	var chunks []*chunk
 	for i := range events {
-		c, err := a.prepare(i, &events[i], minOpenEpoch, pools, epochUsers)
-		if err != nil {
+		p := &preps[i]
+		ev := &events[i]
+		if err := a.prepare(i, ev, pools, p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		calls = append(calls, c)
+		for e := max(p.first, minOpen); e <= p.nowEpoch; e++ {
+			if _, ok := seenEU[epochUser{e, ev.User}]; !ok {
+				seenEU[epochUser{e, ev.User}] = struct{}{}
+				epochUsers[e] = append(epochUsers[e], ev.User)
+			}
+		}
+		if ev.IP != ([16]byte{}) && p.nowEpoch >= minOpen {
+			ip := ipEntry{KeyTorrentIPs(ev.User, hex.EncodeToString(ev.InfoHash[:]), p.nowEpoch), netip.AddrFrom16(ev.IP).Unmap().String()}
+			if _, ok := seenIP[ip]; !ok {
+				seenIP[ip] = struct{}{}
+				ipAdds = append(ipAdds, ip)
+			}
+		}
+		ci, ok := byUser[ev.User]
+		if ok {
+			c := chunks[ci]
+			if len(c.preps) < maxCallEvents && max(c.maxNow, p.nowEpoch)-min(c.minFirst, p.first) < maxCallEpochs {
+				c.preps = append(c.preps, p)
+				c.minFirst, c.maxNow = min(c.minFirst, p.first), max(c.maxNow, p.nowEpoch)
+				continue
+			}
+		}
+		byUser[ev.User] = len(chunks)
+		chunks = append(chunks, &chunk{user: ev.User, preps: []*prepared{p}, minFirst: p.first, maxNow: p.nowEpoch})
 	}
-	if len(calls) == 0 {
+	if len(chunks) == 0 {
 		return out, errors.Join(errs...)
 	}
 
@@ -172,15 +224,24 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 	}
 	// Where each user announced a torrent from, per epoch: receipt checks
 	// refuse upload between two users who share an address.
-	for _, c := range calls {
-		if c.ips != "" {
-			pipe.SAdd(ctx, c.ips, c.ip)
-			pipe.Expire(ctx, c.ips, time.Duration(a.epochTTL)*time.Second)
+	expired := make(map[string]struct{}, len(ipAdds))
+	for _, ip := range ipAdds {
+		pipe.SAdd(ctx, ip.key, ip.ip)
+		if _, ok := expired[ip.key]; !ok {
+			expired[ip.key] = struct{}{}
+			pipe.Expire(ctx, ip.key, time.Duration(a.epochTTL)*time.Second)
 		}
 	}
-	cmds := make([]*redis.Cmd, len(calls))
-	for j, c := range calls {
-		cmds[j] = a.script.EvalSha(ctx, pipe, c.keys, c.args...)
+	type call struct {
+		keys []string
+		args []any
+	}
+	calls := make([]call, len(chunks))
+	cmds := make([]*redis.Cmd, len(chunks))
+	for j, c := range chunks {
+		keys, args := a.callArgs(c, minOpen)
+		calls[j] = call{keys, args}
+		cmds[j] = a.script.EvalSha(ctx, pipe, keys, args...)
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
 	for _, s := range sadds {
@@ -191,7 +252,7 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 	}
 
 	// NOSCRIPT (script cache flushed, server restarted or failed over): load
-	// the script and retry exactly the events that were refused. A refused
+	// the script and retry exactly the calls that were refused. A refused
 	// EVALSHA did nothing, so the retry cannot count anything twice, and an
 	// event retried after a later one of its session succeeded is "late".
 	var retry []int
@@ -211,62 +272,95 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 		_, _ = pipe.Exec(ctx)
 	}
 
-	failed := 0
+	failed, total := 0, 0
 	var firstErr error
 	for j, cmd := range cmds {
-		o, err := parseOutcome(cmd)
+		c := chunks[j]
+		total += len(c.preps)
+		outs, err := parseOutcomes(cmd, len(c.preps))
 		if err != nil {
-			failed++
+			failed += len(c.preps)
 			if firstErr == nil {
-				ev := &events[calls[j].idx]
-				firstErr = fmt.Errorf("rewards: account event %d (user %s, torrent %x): %w", calls[j].idx, ev.User, ev.InfoHash, err)
+				ev := &events[c.preps[0].idx]
+				firstErr = fmt.Errorf("rewards: account events of user %s (event %d, torrent %x, and %d more): %w", ev.User, c.preps[0].idx, ev.InfoHash, len(c.preps)-1, err)
 			}
 			continue
 		}
-		out[calls[j].idx] = o
+		for k, p := range c.preps {
+			out[p.idx] = outs[k]
+		}
 	}
 	if failed > 0 {
-		errs = append(errs, fmt.Errorf("%w (%d of %d events failed)", firstErr, failed, len(calls)))
+		errs = append(errs, fmt.Errorf("%w (%d of %d events failed)", firstErr, failed, total))
 	}
 	return out, errors.Join(errs...)
 }
 
-// prepare builds the keys and arguments of one event and records which
-// epoch user sets it belongs in.
-func (a *Accountant) prepare(i int, ev *Event, minOpen int64, pools func([20]byte) []string, epochUsers map[int64][]any) (call, error) {
+// callArgs builds the KEYS and ARGV of one chunk (see account.lua).
+func (a *Accountant) callArgs(c *chunk, minOpen int64) ([]string, []any) {
+	nEpochs := int(c.maxNow - c.minFirst + 1)
+	keys := make([]string, 0, nEpochs+2*len(c.preps)+1)
+	for e := c.minFirst; e <= c.maxNow; e++ {
+		keys = append(keys, KeyUserEpoch(c.user, e))
+	}
+	index := make(map[string]int, 2*len(c.preps))
+	keyIndex := func(k string) int {
+		if i, ok := index[k]; ok {
+			return i
+		}
+		keys = append(keys, k)
+		index[k] = len(keys) // 1-based, as Lua
+		return len(keys)
+	}
+	args := make([]any, 0, 10+14*len(c.preps))
+	args = append(args,
+		len(c.preps),                             // 1 n
+		a.epochLen,                               // 2 epoch_len_s
+		minOpen,                                  // 3 min_open_epoch
+		a.maxGap,                                 // 4 max_gap_s
+		min(a.scoring.MaxRate, uint64(maxExact)), // 5 max_rate
+		a.scoring.MaxPeersPerTorrent,             // 6 max_sessions
+		a.sessionTTL,                             // 7 session_ttl_s
+		a.epochTTL,                               // 8 epoch_ttl_s
+		c.minFirst,                               // 9 epoch_base
+		1,                                        // 10 epoch_key0
+	)
+	for _, p := range c.preps {
+		args = append(args, p.args[:]...)
+		args = append(args, keyIndex(p.sess), keyIndex(p.set), keyIndex(p.cred))
+	}
+	return keys, args
+}
+
+// prepare checks one event and fills p with its keys and arguments.
+func (a *Accountant) prepare(i int, ev *Event, pools func([20]byte) []string, p *prepared) error {
 	if ev.User == "" {
-		return call{}, fmt.Errorf("rewards: account event %d: empty user id", i)
+		return fmt.Errorf("rewards: account event %d: empty user id", i)
 	}
 	if ev.Time <= 0 || ev.Time > maxExact/2 {
-		return call{}, fmt.Errorf("rewards: account event %d: time %d out of range", i, ev.Time)
+		return fmt.Errorf("rewards: account event %d: time %d out of range", i, ev.Time)
 	}
 	poolArg := GlobalPool
 	if pools != nil {
 		ps := pools(ev.InfoHash)
 		for _, p := range ps {
 			if p == "" || strings.ContainsRune(p, ',') {
-				return call{}, fmt.Errorf("rewards: account event %d: bad pool id %q", i, p)
+				return fmt.Errorf("rewards: account event %d: bad pool id %q", i, p)
 			}
 		}
 		poolArg = strings.Join(ps, ",")
 	}
 
 	now := ev.Time
-	nowEpoch := a.epoch.EpochOf(now)
-	first := a.epoch.EpochOf(now - a.maxGap)
-	for e := max(first, minOpen); e <= nowEpoch; e++ {
-		epochUsers[e] = append(epochUsers[e], ev.User)
-	}
+	p.idx = i
+	p.nowEpoch = a.epoch.EpochOf(now)
+	p.first = a.epoch.EpochOf(now - a.maxGap)
 
 	ih := hex.EncodeToString(ev.InfoHash[:])
 	pid := hex.EncodeToString(ev.PeerID[:])
-	keys := make([]string, 3, 3+nowEpoch-first+1)
-	keys[0] = KeySession(ev.User, ih, pid)
-	keys[1] = KeySessions(ev.User, ih)
-	keys[2] = KeyCredited(ev.User, ih)
-	for e := first; e <= nowEpoch; e++ {
-		keys = append(keys, KeyUserEpoch(ev.User, e))
-	}
+	p.sess = KeySession(ev.User, ih, pid)
+	p.set = KeySessions(ev.User, ih)
+	p.cred = KeyCredited(ev.User, ih)
 
 	size := ev.Size
 	if size <= 0 || size > maxExact {
@@ -277,39 +371,38 @@ func (a *Accountant) prepare(i int, ev *Event, minOpen int64, pools func([20]byt
 	if ev.Stopped {
 		stopped = "1"
 	}
-	args := []any{
-		now,                                      // 1 now
-		a.epochLen,                               // 2 epoch_len_s
-		first,                                    // 3 first_epoch
-		min(max(minOpen, -maxExact), maxExact),   // 4 min_open_epoch
-		a.maxGap,                                 // 5 max_gap_s
-		min(a.scoring.MaxRate, uint64(maxExact)), // 6 max_rate
-		size,                                     // 7 size
-		weight,                                   // 8 weight
-		min(ev.Uploaded, uint64(maxExact)),       // 9 uploaded
-		min(ev.Downloaded, uint64(maxExact)),     // 10 downloaded
-		min(ev.Left, uint64(maxExact)),           // 11 left
-		stopped,                                  // 12 stopped
-		pid,                                      // 13 session_id
-		a.scoring.MaxPeersPerTorrent,             // 14 max_sessions
-		a.sessionTTL,                             // 15 session_ttl_s
-		a.epochTTL,                               // 16 epoch_ttl_s
-		poolArg,                                  // 17 pools
+	p.args = [11]any{
+		now,                                  // +1 now
+		p.first,                              // +2 first_epoch
+		p.nowEpoch,                           // +3 now_epoch
+		size,                                 // +4 size
+		weight,                               // +5 weight
+		min(ev.Uploaded, uint64(maxExact)),   // +6 uploaded
+		min(ev.Downloaded, uint64(maxExact)), // +7 downloaded
+		min(ev.Left, uint64(maxExact)),       // +8 left
+		stopped,                              // +9 stopped
+		pid,                                  // +10 session_id
+		poolArg,                              // +11 pools
 	}
-	c := call{idx: i, keys: keys, args: args}
-	if ip := netip.AddrFrom16(ev.IP).Unmap(); ev.IP != ([16]byte{}) && nowEpoch >= minOpen {
-		c.ips, c.ip = KeyTorrentIPs(ev.User, ih, nowEpoch), ip.String()
-	}
-	return c, nil
+	return nil
 }
 
-func parseOutcome(cmd *redis.Cmd) (Outcome, error) {
+// parseOutcomes reads the 5 integers per event of one call.
+func parseOutcomes(cmd *redis.Cmd, n int) ([]Outcome, error) {
 	v, err := cmd.Int64Slice()
 	if err != nil {
-		return Outcome{}, err
+		return nil, err
 	}
-	if len(v) != 5 || v[0] < int64(CodeNew) || v[0] > int64(CodeLate) {
-		return Outcome{}, fmt.Errorf("unexpected reply %v", v)
+	if len(v) != 5*n {
+		return nil, fmt.Errorf("unexpected reply of %d integers for %d events", len(v), n)
 	}
-	return Outcome{Code: Code(v[0]), Seconds: v[1], Up: v[2], Down: v[3], Sealed: v[4]}, nil
+	out := make([]Outcome, n)
+	for i := range out {
+		r := v[5*i : 5*i+5]
+		if r[0] < int64(CodeNew) || r[0] > int64(CodeLate) {
+			return nil, fmt.Errorf("unexpected reply %v for event %d", r, i)
+		}
+		out[i] = Outcome{Code: Code(r[0]), Seconds: r[1], Up: r[2], Down: r[3], Sealed: r[4]}
+	}
+	return out, nil
 }

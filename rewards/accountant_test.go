@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"context"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -691,4 +692,179 @@ func TestAnnounceAddressesRecorded(t *testing.T) {
 	if ttl := e.rdb.TTL(context.Background(), key).Val(); ttl <= 0 {
 		t.Fatalf("address set has no TTL (%v)", ttl)
 	}
+}
+
+// TestBatchEqualsOneByOne is the batching contract: a batch, however it is
+// split, gives the same outcomes and leaves the same ledger as the same
+// events accounted one at a time by the per-event script it replaced
+// (testdata/account_single_v1.lua). Random sessions of 3 users on 3
+// torrents (some over the session cap), with restarts, stops, late
+// replays, leechers and gaps across epoch boundaries and past max_gap.
+func TestBatchEqualsOneByOne(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			rng := newTestRand(seed)
+			var evs []Event
+			type sess struct {
+				at        int64
+				up, down  uint64
+				left      uint64
+				user, tor byte
+				peer      byte
+			}
+			ss := make([]sess, 10)
+			for i := range ss {
+				ss[i] = sess{at: acT0 - 200 + int64(rng.n(400)), user: byte(rng.n(3)), tor: byte(rng.n(3)), peer: byte(i), left: uint64(rng.n(2)) * 100}
+			}
+			for range 400 {
+				s := &ss[rng.n(len(ss))]
+				switch r := rng.n(20); {
+				case r == 0: // restart: counters go down
+					s.up, s.down = s.up/2, 0
+				case r == 1:
+					s.left = 0
+				case r == 2:
+					s.left = 50
+				}
+				s.at += int64(rng.n(acGap * 3 / 2))
+				s.up += uint64(rng.n(3 * acRate * 100))
+				s.down += uint64(rng.n(acRate * 50))
+				e := acctEv("u"+strconv.Itoa(int(s.user)), s.tor, s.peer, s.at, s.up, s.down, s.left)
+				e.IP = netip.AddrFrom4([4]byte{10, 0, s.user, s.peer}).As16()
+				if rng.n(15) == 0 {
+					e = acctStopped(e)
+				}
+				evs = append(evs, e)
+				if rng.n(10) == 0 && len(evs) > 3 { // a replayed older event
+					evs = append(evs, evs[len(evs)-1-rng.n(3)])
+				}
+			}
+			pools := func(ih [20]byte) []string {
+				if ih[0] == 1 {
+					return []string{GlobalPool, "p1"}
+				}
+				return nil
+			}
+			minOpen := acE // older epochs sealed: carries and drops happen too
+
+			// The reference: the per-event script this batching replaced.
+			one := newAcctEnv(t)
+			var want []Outcome
+			for _, e := range evs {
+				want = append(want, one.accountV1(minOpen, pools, e))
+			}
+			batch := newAcctEnv(t)
+			var got []Outcome
+			for rest := evs; len(rest) > 0; {
+				n := min(len(rest), 1+rng.n(300))
+				got = append(got, batch.account(minOpen, pools, rest[:n]...)...)
+				rest = rest[n:]
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d outcomes, want %d", len(got), len(want))
+			}
+			codes := map[Code]int{}
+			for i := range want {
+				codes[want[i].Code]++
+				if got[i] != want[i] {
+					t.Fatalf("event %d %+v: batched %+v, one by one %+v", i, evs[i], got[i], want[i])
+				}
+			}
+			if codes[CodeAccounted] == 0 || codes[CodeLate] == 0 || codes[CodeNew] == 0 {
+				t.Fatalf("outcomes %v: the test should exercise more", codes)
+			}
+			if a, b := dumpLedger(t, one), dumpLedger(t, batch); a != b {
+				t.Fatalf("ledgers differ:\none by one:\n%s\nbatched:\n%s", a, b)
+			}
+		})
+	}
+}
+
+// testRand is a tiny deterministic generator (xorshift).
+type testRand struct{ s uint64 }
+
+func newTestRand(seed uint64) *testRand { return &testRand{s: seed*0x9e3779b97f4a7c15 + 1} }
+
+func (r *testRand) n(k int) int {
+	r.s ^= r.s << 13
+	r.s ^= r.s >> 7
+	r.s ^= r.s << 17
+	return int(r.s % uint64(k))
+}
+
+// dumpLedger renders every key with its value and whether it expires.
+func dumpLedger(t *testing.T, e *acctEnv) string {
+	t.Helper()
+	keys, err := e.rdb.Keys(e.ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		var v any
+		switch typ := e.rdb.Type(e.ctx, k).Val(); typ {
+		case "hash":
+			v = e.rdb.HGetAll(e.ctx, k).Val()
+		case "zset":
+			v = e.rdb.ZRangeWithScores(e.ctx, k, 0, -1).Val()
+		case "set":
+			m := e.rdb.SMembers(e.ctx, k).Val()
+			slices.Sort(m)
+			v = m
+		default:
+			v = e.rdb.Get(e.ctx, k).Val()
+		}
+		fmt.Fprintf(&b, "%s %v ttl>0=%v\n", k, v, e.rdb.TTL(e.ctx, k).Val() > 0)
+	}
+	return b.String()
+}
+
+//go:embed testdata/account_single_v1.lua
+var accountV1Lua string
+
+var accountV1 = redis.NewScript(accountV1Lua)
+
+// accountV1 accounts one event as the accountant did before batching: the
+// epoch users and the address, then the one-event script.
+func (e *acctEnv) accountV1(minOpen int64, pools func([20]byte) []string, ev Event) Outcome {
+	e.t.Helper()
+	a := e.a
+	now := ev.Time
+	nowEpoch, first := a.epoch.EpochOf(now), a.epoch.EpochOf(now-a.maxGap)
+	for ep := max(first, minOpen); ep <= nowEpoch; ep++ {
+		e.rdb.SAdd(e.ctx, KeyEpochUsers(ep), ev.User)
+		e.rdb.Expire(e.ctx, KeyEpochUsers(ep), a.EpochTTL())
+	}
+	ih, pid := hex.EncodeToString(ev.InfoHash[:]), hex.EncodeToString(ev.PeerID[:])
+	if ev.IP != ([16]byte{}) && nowEpoch >= minOpen {
+		k := KeyTorrentIPs(ev.User, ih, nowEpoch)
+		e.rdb.SAdd(e.ctx, k, netip.AddrFrom16(ev.IP).Unmap().String())
+		e.rdb.Expire(e.ctx, k, a.EpochTTL())
+	}
+	keys := []string{KeySession(ev.User, ih, pid), KeySessions(ev.User, ih), KeyCredited(ev.User, ih)}
+	for ep := first; ep <= nowEpoch; ep++ {
+		keys = append(keys, KeyUserEpoch(ev.User, ep))
+	}
+	poolArg := GlobalPool
+	if pools != nil {
+		poolArg = strings.Join(pools(ev.InfoHash), ",")
+	}
+	size := ev.Size
+	if size <= 0 || size > maxExact {
+		size = maxExact
+	}
+	stopped := "0"
+	if ev.Stopped {
+		stopped = "1"
+	}
+	v, err := accountV1.Run(e.ctx, e.rdb, keys,
+		now, a.epochLen, first, min(max(minOpen, -maxExact), maxExact), a.maxGap, min(a.scoring.MaxRate, uint64(maxExact)),
+		size, min(max(a.scoring.Weight(ev.Size, ev.Seeders), 0), a.maxWeight),
+		min(ev.Uploaded, uint64(maxExact)), min(ev.Downloaded, uint64(maxExact)), min(ev.Left, uint64(maxExact)),
+		stopped, pid, a.scoring.MaxPeersPerTorrent, a.sessionTTL, a.epochTTL, poolArg).Int64Slice()
+	if err != nil || len(v) != 5 {
+		e.t.Fatalf("account v1: %v %v", v, err)
+	}
+	return Outcome{Code: Code(v[0]), Seconds: v[1], Up: v[2], Down: v[3], Sealed: v[4]}
 }

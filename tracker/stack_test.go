@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,9 +20,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seedpay/seedpay/internal/redistest"
+	"github.com/seedpay/seedpay/middleware/account"
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
 	"github.com/seedpay/seedpay/middleware/swarm"
+	"github.com/seedpay/seedpay/rewards"
 	"github.com/seedpay/seedpay/tracker/peerstore"
 )
 
@@ -32,9 +35,19 @@ type stack struct {
 	store *registry.Store
 	cache *registry.Cache
 	reg   *prometheus.Registry
+	// stopFlusher stops the accounting flusher after its last flush
+	// (a no-op without accounting).
+	stopFlusher func()
 }
 
 func newStack(t testing.TB, mutate func(*Config, *auth.Config)) *stack {
+	t.Helper()
+	return newStackWith(t, mutate, false)
+}
+
+// newStackWith is newStack, with rewards accounting (the PostHook, its
+// flusher and the accountant on the same redis-server) when accounting.
+func newStackWith(t testing.TB, mutate func(*Config, *auth.Config), accounting bool) *stack {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	log := zap.NewNop()
@@ -67,9 +80,23 @@ func newStack(t testing.TB, mutate func(*Config, *auth.Config)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	post := []middleware.Hook{swarm.NewCompletionCounter(cache)}
+	var acct *account.Hook
+	if accounting {
+		rcfg := rewards.DefaultConfig()
+		a, err := rewards.NewAccountant(rdb, rcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acct, err = account.New(account.Config{ShardCapacity: rcfg.BufferSize, FlushInterval: rcfg.FlushInterval}, cache,
+			account.LedgerSink{Accountant: a, Epoch: rcfg.Epoch}, reg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		post = append(post, acct)
+	}
 	logic := NewLogic(middleware.ResponseConfig{AnnounceInterval: cfg.AnnounceInterval, MinAnnounceInterval: cfg.MinAnnounceInterval},
-		[]middleware.Hook{hook, swarm.NewResponder(peers, cache)},
-		[]middleware.Hook{swarm.NewCompletionCounter(cache)})
+		[]middleware.Hook{hook, swarm.NewResponder(peers, cache)}, post)
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -83,16 +110,24 @@ func newStack(t testing.TB, mutate func(*Config, *auth.Config)) *stack {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
+	st := &stack{srv: srv, store: store, cache: cache, reg: reg, stopFlusher: func() {}}
+	if acct != nil {
+		fctx, fcancel := context.WithCancel(context.Background())
+		flushed := make(chan struct{})
+		go func() { _ = acct.Run(fctx); close(flushed) }()
+		st.stopFlusher = sync.OnceFunc(func() { fcancel(); <-flushed })
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		st.stopFlusher()
 		<-followed
 		<-logic.Stop()
 		<-peers.Stop()
 	})
-	return &stack{srv: srv, store: store, cache: cache, reg: reg}
+	return st
 }
 
 func (s *stack) user(t testing.TB, name string) registry.User {
