@@ -132,6 +132,16 @@ type PoolView struct {
 	TorrentSpend   []TorrentSpend `json:"torrent_spend"` // largest first
 	Created        int64          `json:"created,omitempty"`
 	Closed         int64          `json:"closed,omitempty"`
+	// Refunds are the payouts of the refund to RefundAddress (newest first).
+	Refunds []RefundPayout `json:"refunds,omitempty"`
+}
+
+// RefundPayout is a payout of a closed pool's refund.
+type RefundPayout struct {
+	Payout string `json:"payout"`
+	Amount string `json:"amount"`
+	State  string `json:"state"`
+	TxID   string `json:"txid,omitempty"` // the live (or confirming) transaction
 }
 
 // EpochSpend is what a pool paid out in one sealed epoch.
@@ -461,6 +471,19 @@ func (p *Pools) Get(ctx context.Context, id string) (PoolView, error) {
 	}
 	v.Remaining = rem.String()
 	v.EpochSpend, v.TorrentSpend = epochSpend(ep.Val()), torrentSpend(tsp.Val())
+	if v.State != PoolOpen {
+		pos, err := Payouts(ctx, p.rdb, "", PoolAccount(id), 10)
+		if err != nil {
+			return PoolView{}, fmt.Errorf("pool %s: refunds: %w", id, err)
+		}
+		for _, po := range pos {
+			r := RefundPayout{Payout: po.ID, Amount: po.Amount, State: po.State}
+			if n := len(po.Txs); n > 0 {
+				r.TxID = po.Txs[n-1].TxID
+			}
+			v.Refunds = append(v.Refunds, r)
+		}
+	}
 	return v, nil
 }
 

@@ -266,6 +266,10 @@ func TestCloseRefundsOnce(t *testing.T) {
 	if got := chain.paid["TRefund"]; got == nil || got.String() != "60" {
 		t.Fatalf("refund paid %v, want 60 to TRefund", got)
 	}
+	v, _ = pools.Get(ctx, a.ID)
+	if len(v.Refunds) != 1 || v.Refunds[0].Amount != "60" || v.Refunds[0].State != PayoutConfirmed || v.Refunds[0].TxID == "" {
+		t.Fatalf("refund payouts %+v", v.Refunds)
+	}
 }
 
 func TestPoolValidationAndTorrents(t *testing.T) {

@@ -78,9 +78,19 @@ func (s *Settler) refundClosing(ctx context.Context, token, next int64) error {
 		return fmt.Errorf("settler: pools: %w", err)
 	}
 	sortPoolIDs(ids)
-	for _, id := range ids {
-		st, err := s.rdb.HGet(ctx, keyPool(id), "state").Result()
-		if err != nil || st != PoolClosing {
+	states := make([]*redis.StringCmd, len(ids))
+	if len(ids) > 0 {
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				states[i] = p.HGet(ctx, keyPool(id), "state")
+			}
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("settler: pool states: %w", err)
+		}
+	}
+	for i, id := range ids {
+		if states[i].Val() != PoolClosing {
 			continue
 		}
 		acct := PoolAccount(id)
