@@ -81,6 +81,10 @@ var testPools = fakePools{{ID: "p1", State: "open", Name: "ACME films", DepositA
 	Torrents: []string{"0123456789abcdef0123456789abcdef01234567"},
 	Deposits: []PublicDeposit{{TxID: strings.Repeat("ab", 32), From: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf", Amount: "10000", Time: 1_700_000_000}}}}
 
+// testBudget is the global pool's budget per epoch: 1000 tokens of 18
+// decimals, past what a JavaScript number holds exactly.
+const testBudget = "1000000000000000000000"
+
 // Payout addresses of the public test users (carol has none).
 const (
 	addrAlice = "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE"
@@ -113,7 +117,7 @@ func newPublicEnv(t *testing.T, pc *PublicConfig) *publicEnv {
 	cfg := rewards.DefaultConfig()
 	cfg.Epoch = rewards.EpochConfig{Length: 10 * time.Second, Grace: 2 * time.Second, Retention: time.Hour}
 	cfg.Scoring.MaxGap = 30 * time.Second
-	cfg.Global.BudgetPerEpoch = "1000"
+	cfg.Global.BudgetPerEpoch = testBudget
 	pe.settlerCfg = cfg
 	cur := cfg.Epoch.EpochOf(time.Now().Unix())
 	pe.first = cur - 5
@@ -271,7 +275,7 @@ func TestPublicEpochs(t *testing.T) {
 			v.TotalPoints != stored.TotalPoints || v.TotalCredited != stored.TotalCredited || v.Lines != len(stored.Users) {
 			t.Errorf("epoch %d = %+v, record %+v", n, v, stored)
 		}
-		if len(v.Pools) != 1 || v.Pools[0].ID != rewards.GlobalPool || v.Pools[0].Budget != "1000" {
+		if len(v.Pools) != 1 || v.Pools[0].ID != rewards.GlobalPool || v.Pools[0].Budget != testBudget {
 			t.Errorf("epoch %d pools = %+v", n, v.Pools)
 		}
 		if v.Payouts == nil {
@@ -279,7 +283,7 @@ func TestPublicEpochs(t *testing.T) {
 		}
 	}
 	e0 := page.Epochs[len(page.Epochs)-1]
-	if e0.Epoch != pe.first || e0.TotalCredited != "1000" || e0.Lines != 3 {
+	if e0.Epoch != pe.first || e0.TotalCredited != testBudget || e0.Lines != 3 {
 		t.Fatalf("first epoch = %+v", e0)
 	}
 	wantTx := []string{pe.txAlice, pe.txBob}

@@ -247,7 +247,7 @@
       }
       tb.append(el("tr", { "data-epoch": String(e.epoch) },
         el("td", {}, el("button", { class: "link", type: "button", text: String(e.epoch), onclick: () => { location.hash = `#epoch/${e.epoch}`; } })),
-        el("td", { class: "num", text: `${utc(e.start)} – ${utc(e.end).slice(11)}` }),
+        el("td", { class: "num period", text: `${utc(e.start)} – ${utc(e.end).slice(11)}` }),
         el("td", { class: "hash root", text: e.root }),
         el("td", { class: "num", text: String(e.lines) }),
         el("td", { class: "num", text: e.total_points }),
