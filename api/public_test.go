@@ -916,3 +916,50 @@ func TestPublicConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+type oneDepositKey struct{ n int }
+
+func (k *oneDepositKey) NewDepositAddress() (string, error) {
+	k.n++
+	return fmt.Sprintf("TDepositAddress%019d", k.n), nil
+}
+
+// TestPublicPoolsFromStore serves real pools through PublicPoolReader: the
+// pool's public fields are there, its owner and refund address are not.
+func TestPublicPoolsFromStore(t *testing.T) {
+	e := newEnv(t, quiet())
+	ctx := context.Background()
+	pools := rewards.NewPools(e.rdb, &oneDepositKey{}, nil, "60", zap.NewNop())
+	ih := "0123456789abcdef0123456789abcdef01234567"
+	made, err := pools.Create(ctx, rewards.PoolSpec{Name: "Open films", Owner: "owner-private-name", RefundAddress: "TRefundPrivateAddress0000000000000",
+		Torrents: []string{ih}, BudgetPerEpoch: "500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := rewards.DefaultConfig()
+	pe := &publicEnv{env: e}
+	pe.srv, err = New(Config{AdminToken: testToken}, Deps{Store: e.store, Cache: e.cache, Swarms: e.swarms, Gatherer: e.reg,
+		Ledger: rewards.NewLedger(e.rdb, cfg), Public: &PublicConfig{Pools: PublicPoolReader(pools)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := pe.get("/api/v1/public/pools")
+	v := wantOK[publicPoolPage](t, list)
+	if len(v.Pools) != 2 || v.Pools[0].ID != rewards.GlobalPool || !v.Pools[0].Global || v.Pools[1].ID != made.ID {
+		t.Fatalf("pools = %s", list.Body)
+	}
+	one := pe.get("/api/v1/public/pools/" + made.ID)
+	p := wantOK[PublicPool](t, one)
+	if p.Name != "Open films" || p.State != rewards.PoolOpen || p.DepositAddress != made.DepositAddress || p.BudgetPerEpoch != "500" ||
+		p.Funded != "0" || p.Balance != "0" || len(p.Torrents) != 1 || p.Torrents[0] != ih {
+		t.Errorf("pool = %s", one.Body)
+	}
+	for _, body := range []string{list.Body.String(), one.Body.String()} {
+		for _, private := range []string{"owner-private-name", "TRefundPrivateAddress", `"owner"`, `"refund_address"`} {
+			if strings.Contains(body, private) {
+				t.Errorf("%s leaks in %s", private, body)
+			}
+		}
+	}
+	wantError(t, pe.get("/api/v1/public/pools/p99"), http.StatusNotFound, "p99")
+}
