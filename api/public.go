@@ -741,3 +741,29 @@ func poolPointsOnly(m map[string]string) map[string]string {
 	}
 	return out
 }
+
+// PublicHandler is the public API and page alone, for a listener of their
+// own, so that the admin port need not face the internet. It needs
+// d.Store, d.Ledger and d.Public (d.Log may be nil); every other path is a
+// JSON 404, and every method but GET and HEAD a 405.
+func PublicHandler(d Deps) (http.Handler, error) {
+	if d.Store == nil || d.Ledger == nil || d.Public == nil {
+		return nil, fmt.Errorf("api: the public handler needs Deps.Store, Deps.Ledger and Deps.Public: %w", ErrConfig)
+	}
+	log := d.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Server{store: d.Store, ledger: d.Ledger, log: log.Named("api"), mux: http.NewServeMux()}
+	s.routePublic(s.mux, d)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: the public api is read-only", r.Method))
+			return
+		}
+		writeError(w, http.StatusNotFound, "not found")
+	})
+	s.handler = s.recoverPanics(s.mux)
+	return s.handler, nil
+}

@@ -963,3 +963,34 @@ func TestPublicPoolsFromStore(t *testing.T) {
 	}
 	wantError(t, pe.get("/api/v1/public/pools/p99"), http.StatusNotFound, "p99")
 }
+
+// TestPublicHandlerAlone serves the public API and page without the admin
+// API, as a separate public listener would.
+func TestPublicHandlerAlone(t *testing.T) {
+	pe := newPublicEnv(t, nil)
+	h, err := PublicHandler(Deps{Store: pe.store, Ledger: pe.ledger, Public: &PublicConfig{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(method, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken) // the admin token opens nothing here
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := serve("GET", "/"); rec.Code != 200 || !strings.Contains(rec.Body.String(), "/public/app.js") {
+		t.Errorf("page: %d", rec.Code)
+	}
+	if v := wantOK[publicEpochPage](t, serve("GET", "/api/v1/public/epochs")); len(v.Epochs) == 0 {
+		t.Error("no epochs")
+	}
+	for _, p := range []string{"/api/v1/users/" + pe.alice.ID, "/api/v1/epochs", "/metrics", "/healthz", "/api/v1/public/pools"} {
+		wantError(t, serve("GET", p), http.StatusNotFound)
+	}
+	wantError(t, serve("POST", "/api/v1/users"), http.StatusMethodNotAllowed, "read-only")
+	wantError(t, serve("DELETE", "/"), http.StatusMethodNotAllowed, "read-only")
+	if _, err := PublicHandler(Deps{Store: pe.store, Public: &PublicConfig{}}); err == nil {
+		t.Error("a public handler without a ledger")
+	}
+}
