@@ -329,3 +329,66 @@ func TestPoolValidationAndTorrents(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolsThroughAccounting runs real announces through account.lua with
+// the pool index's lookup and settles them: the script writes the pool and
+// attribution fields, and each pool pays only its torrents' seeders.
+func TestPoolsThroughAccounting(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	pools := newTestPools(t, rdb)
+	a := mustPool(t, pools, "1000", ih('1'))
+	fund(t, rdb, a.ID, "5000")
+	x := NewPoolIndex(pools, 0, nil)
+	if err := x.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("300")
+	acct, err := NewAccountant(rdb, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const epoch = 500
+	t0 := int64(epoch*60 + 5)
+	rdb.Set(ctx, KeyFirstEpoch, epoch, 0)
+	seed := func(user string, torrent string, peer byte, at int64) {
+		t.Helper()
+		ev := Event{User: user, InfoHash: ihBytes(torrent), PeerID: [20]byte{peer}, Size: 1 << 30, Seeders: 1, Time: at}
+		if _, err := acct.Account(ctx, []Event{ev}, epoch, x.Lookup); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, at := range []int64{t0, t0 + 40} { // 40 seeding seconds each
+		seed("alice", ih('1'), 1, at) // in pool a and global
+		seed("bob", ih('2'), 2, at)   // global only
+	}
+	h, _ := rdb.HGetAll(ctx, KeyUserEpoch("alice", epoch)).Result()
+	if h["pts:"+a.ID] == "" || h["pts:@"+ih('1')] != h["pts:"+a.ID] || h["pts:global"] != h["pts:"+a.ID] {
+		t.Fatalf("alice's epoch hash %v", h)
+	}
+	if hb, _ := rdb.HGetAll(ctx, KeyUserEpoch("bob", epoch)).Result(); len(poolPoints(hb)) != 1 || len(torrentPoints(hb)) != 0 {
+		t.Fatalf("bob's epoch hash %v", hb)
+	}
+	s := newTestSettler(t, rdb, "300", epoch+1)
+	if err := s.SettleDue(ctx, lead(t, s)); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := LoadRecord(ctx, rdb, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	amounts := map[string]string{}
+	for _, u := range rec.Users {
+		amounts[u.User] = u.Amount
+	}
+	// Equal points: global 300 splits 150/150; pool a's 1000 all to alice.
+	if amounts["alice"] != "1150" || amounts["bob"] != "150" {
+		t.Fatalf("amounts %v", amounts)
+	}
+	if p := poolRec(rec, a.ID); p.Torrents[ih('1')] != "1000" {
+		t.Fatalf("pool line %+v", p)
+	}
+	if v, _ := pools.Get(ctx, a.ID); v.Spent != "1000" || v.Remaining != "4000" || v.TorrentSpend[0].Amount != "1000" {
+		t.Fatalf("pool %+v", v)
+	}
+}
