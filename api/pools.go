@@ -24,7 +24,7 @@ import (
 //	POST   /api/v1/pools/{id}/close               -> 202 pool (closing: the settler refunds within seconds)
 //	GET    /api/v1/pools/{id}/deposits            -> {"deposits":[...]}
 //	GET    /api/v1/deposits?unclaimed=1           -> {"deposits":[...]} transfers to deposit addresses without a pool
-//	POST   /api/v1/torrents/{info_hash}/bounty    {"refund_address","budget_per_epoch"} -> 201 new pool | 200 existing (body optional then)
+//	POST   /api/v1/torrents/{info_hash}/bounty    {"refund_address","budget_per_epoch"} -> 201 new pool | 200 the open one (body optional then)
 //
 // The deposit key never leaves the keystore: only its address is shown.
 
@@ -332,7 +332,7 @@ func (h *poolRoutes) bounty(w http.ResponseWriter, r *http.Request) {
 	}
 	v, created, err := h.pools.Bounty(r.Context(), ih.String(), rewards.PoolSpec{RefundAddress: req.RefundAddress, BudgetPerEpoch: req.Budget})
 	if errors.Is(err, rewards.ErrPoolInvalid) && req.RefundAddress == "" {
-		writeError(w, http.StatusBadRequest, "this torrent has no bounty pool yet: send {\"refund_address\",\"budget_per_epoch\"} to create it")
+		writeError(w, http.StatusBadRequest, "this torrent has no open bounty pool: send {\"refund_address\",\"budget_per_epoch\"} to create one")
 		return
 	}
 	if h.poolError(w, r, "bounty", "", err) {

@@ -300,19 +300,23 @@ func (p *Pools) Create(ctx context.Context, spec PoolSpec) (PoolView, error) {
 	return p.Get(ctx, id)
 }
 
-// Bounty returns the bounty pool of torrent ih (40 hex digits), creating it
-// from spec (Name, Owner, Torrents and Bounty are filled in) when the torrent
-// has none yet. created says which.
+// Bounty returns the open bounty pool of torrent ih (40 hex digits),
+// creating it from spec (Name, Owner, Torrents and Bounty are filled in)
+// when the torrent has none, or only a closed one. created says which.
 func (p *Pools) Bounty(ctx context.Context, ih string, spec PoolSpec) (v PoolView, created bool, err error) {
 	ts, err := normalizeTorrents([]string{ih})
 	if err != nil {
 		return PoolView{}, false, err
 	}
 	ih = ts[0]
-	if id, err := p.rdb.Get(ctx, keyPoolBounty(ih)).Result(); err == nil {
-		v, err := p.Get(ctx, id)
-		return v, false, err
-	} else if !errors.Is(err, redis.Nil) {
+	old, err := p.rdb.Get(ctx, keyPoolBounty(ih)).Result()
+	switch {
+	case err == nil:
+		v, err := p.Get(ctx, old)
+		if err != nil || v.State == PoolOpen {
+			return v, false, err
+		}
+	case !errors.Is(err, redis.Nil):
 		return PoolView{}, false, err
 	}
 	if spec.Name == "" {
@@ -326,11 +330,27 @@ func (p *Pools) Bounty(ctx context.Context, ih string, spec PoolSpec) (v PoolVie
 	if err != nil {
 		return PoolView{}, false, err
 	}
-	ok, err := p.rdb.SetNX(ctx, keyPoolBounty(ih), v.ID, 0).Result()
-	if err != nil {
+	// Claim the torrent's bounty slot if it still holds what we saw.
+	won := false
+	err = p.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		cur, err := tx.Get(ctx, keyPoolBounty(ih)).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if cur != old {
+			return nil
+		}
+		_, err = tx.TxPipelined(ctx, func(pl redis.Pipeliner) error {
+			pl.Set(ctx, keyPoolBounty(ih), v.ID, 0)
+			return nil
+		})
+		won = err == nil
+		return err
+	}, keyPoolBounty(ih))
+	if err != nil && !errors.Is(err, redis.TxFailedErr) {
 		return PoolView{}, false, err
 	}
-	if !ok { // a concurrent request made one first: close ours (it holds nothing) and return theirs
+	if !won { // a concurrent request made one first: close ours (it holds nothing) and return theirs
 		_, _ = p.Close(ctx, v.ID)
 		id, err := p.rdb.Get(ctx, keyPoolBounty(ih)).Result()
 		if err != nil {

@@ -323,6 +323,15 @@ func TestPoolValidationAndTorrents(t *testing.T) {
 	if err != nil || created || b2.ID != b1.ID {
 		t.Fatalf("second bounty %+v %v %v", b2, created, err)
 	}
+	// A closed bounty is replaced by a new one.
+	_, _ = pools.Close(ctx, b1.ID)
+	if _, _, err := pools.Bounty(ctx, ih('d'), PoolSpec{}); !errors.Is(err, ErrPoolInvalid) {
+		t.Fatalf("new bounty without a refund address: %v", err)
+	}
+	b3, created, err := pools.Bounty(ctx, ih('d'), PoolSpec{RefundAddress: "TR", BudgetPerEpoch: "7"})
+	if err != nil || !created || b3.ID == b1.ID || b3.State != PoolOpen {
+		t.Fatalf("bounty after close %+v %v %v", b3, created, err)
+	}
 	for _, id := range []string{"", "p", "p0", "p01", "x1", "p1a", "p123456789012345678901"} {
 		if ValidPoolID(id) {
 			t.Errorf("ValidPoolID(%q)", id)
