@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -114,6 +115,24 @@ func TestPoolRoutes(t *testing.T) {
 	wantError(t, e.do("GET", "/api/v1/deposits?unclaimed=1&limit=0", ""), 400, "limit")
 	if rec = e.do("GET", "/api/v1/pools/p1/deposits", ""); rec.Code != 200 {
 		t.Fatalf("pool deposits %d", rec.Code)
+	}
+	w, err := rewards.NewDepositWatcher(e.rdb, nil, rewards.DefaultDepositConfig(), prometheus.NewRegistry(), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the same transfer twice: credited once
+		to := p.DepositAddress
+		if _, err := w.Credit(ctx, rewards.TokenTransfer{TxID: "ab12", LogIndex: 0, Block: 9, From: "TFrom", To: to, Amount: big.NewInt(1234)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec = e.do("GET", "/api/v1/pools/p1/deposits", "")
+	deps := decodeBody[depositPage](t, rec).Deposits
+	if len(deps) != 1 || deps[0].Amount != "1234" || deps[0].Pool != "p1" || deps[0].ID != "ab12:0" {
+		t.Fatalf("deposits %s", rec.Body)
+	}
+	if v := decodeBody[rewards.PoolView](t, e.do("GET", "/api/v1/pools/p1", "")); v.Funded != "1234" || v.Remaining != "1234" {
+		t.Fatalf("funded %+v", v)
 	}
 	wantError(t, e.do("GET", "/api/v1/pools/p7/deposits", ""), 404, "pool not found")
 	wantError(t, e.do("GET", "/api/v1/pools/global/deposits", ""), 404, "no deposit address")
