@@ -91,14 +91,6 @@ if L <= 0 or n < 0 or #ARGV ~= G + n * F then
   error('account.lua: need epoch_len_s > 0 and ' .. G .. ' + 14 n arguments')
 end
 
-local function key(i)
-  local k = KEYS[int(i)]
-  if k == nil then
-    error('account.lua: ARGV[' .. i .. '] names no key')
-  end
-  return k
-end
-
 local function epoch_key(e)
   local k = KEYS[epoch_key0 + e - epoch_base]
   if e < epoch_base or k == nil then
@@ -107,26 +99,92 @@ local function epoch_key(e)
   return k
 end
 
--- Pass 1: read and check every event.
-local evs = {}
+-- Session sets: the score of every session of the batch (false when not a
+-- member), from one ZMSCORE per set, then kept up to date; the set's size
+-- once asked (ZCARD), kept up to date too; and the score below which the set
+-- was last pruned, so a prune that cannot remove anything is skipped.
+local members, card, pruned, set_ttl = {}, {}, {}, {}
+local asked = {}
+
+-- Pass 1: check every event before anything is written (a bad argument is
+-- a bug on the Go side: fail the whole call, write nothing), and gather the
+-- sessions whose membership is needed.
 for i = 1, n do
   local o = G + (i - 1) * F
-  local ev = {
-    now = int(o + 1), first = int(o + 2), now_epoch = int(o + 3), size = int(o + 4),
-    weight = int(o + 5), uploaded = int(o + 6), downloaded = int(o + 7), left = int(o + 8),
-    stopped = ARGV[o + 9] == '1', sid = ARGV[o + 10], pools = ARGV[o + 11],
-    sess = key(o + 12), set = key(o + 13), cred = key(o + 14),
-  }
-  if ev.now < ev.now_epoch * L or ev.now >= (ev.now_epoch + 1) * L or ev.first > ev.now_epoch then
-    error('account.lua: event ' .. i .. ': now ' .. fmt(ev.now) .. ' is not in epoch ' .. fmt(ev.now_epoch))
+  local now, first, now_epoch = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  if not (now and first and now_epoch and tonumber(ARGV[o + 4]) and tonumber(ARGV[o + 5]) and tonumber(ARGV[o + 6])
+      and tonumber(ARGV[o + 7]) and tonumber(ARGV[o + 8])) then
+    error('account.lua: event ' .. i .. ': a numeric argument is not a number')
   end
-  epoch_key(ev.first)
-  epoch_key(ev.now_epoch)
-  evs[i] = ev
+  if now < now_epoch * L or now >= (now_epoch + 1) * L or first > now_epoch then
+    error('account.lua: event ' .. i .. ': now ' .. fmt(now) .. ' is not in epoch ' .. fmt(now_epoch))
+  end
+  epoch_key(first)
+  epoch_key(now_epoch)
+  local sess, set, cred = KEYS[tonumber(ARGV[o + 12])], KEYS[tonumber(ARGV[o + 13])], KEYS[tonumber(ARGV[o + 14])]
+  if not (sess and set and cred) then
+    error('account.lua: event ' .. i .. ' names no key')
+  end
+  local sid = ARGV[o + 10]
+  local a = asked[set]
+  if a == nil then
+    a = { list = {}, seen = {} }
+    asked[set] = a
+  end
+  if not a.seen[sid] then
+    a.seen[sid] = true
+    a.list[#a.list + 1] = sid
+  end
+end
+for set, a in pairs(asked) do
+  local scores = redis.call('ZMSCORE', set, unpack(a.list))
+  local m = {}
+  for j, sid in ipairs(a.list) do
+    m[sid] = scores[j] and tonumber(scores[j]) or false
+  end
+  members[set] = m
 end
 
--- Session hashes: read on first use, written at the end.
--- op: nil (untouched), 'save' (HSET + EXPIRE), 'del', 'touch' (EXPIRE).
+-- Scores to set, per session set, written with one ZADD per set: before
+-- anything else reads or changes the set in Redis, and at the end.
+local pending = {}
+local function flush_scores(set)
+  local p = pending[set]
+  if p ~= nil and #p > 0 then
+    redis.call('ZADD', set, unpack(p))
+  end
+  pending[set] = nil
+end
+local function add_score(set, score_s, score, sid)
+  local p = pending[set]
+  if p == nil then
+    p = {}
+    pending[set] = p
+  end
+  p[#p + 1] = score_s
+  p[#p + 1] = sid
+  local m = members[set]
+  if not m[sid] and card[set] then
+    card[set] = card[set] + 1
+  end
+  m[sid] = score
+  if pruned[set] and score < pruned[set] then
+    pruned[set] = nil
+  end
+  set_ttl[set] = true
+end
+local function remove(set, sid)
+  flush_scores(set)
+  local r = redis.call('ZREM', set, sid)
+  if card[set] then
+    card[set] = card[set] - r
+  end
+  members[set][sid] = false
+end
+
+-- Session hashes: read on first use, written at the end. Values are kept
+-- as the strings to write back; op: nil (untouched), 'save' (HSET +
+-- EXPIRE), 'del', 'touch' (EXPIRE).
 local sessions = {}
 local function session(k)
   local s = sessions[k]
@@ -136,31 +194,6 @@ local function session(k)
     sessions[k] = s
   end
   return s
-end
-
--- Session sets: membership cached, every change applied at once; EXPIRE at
--- the end for the sets a session was saved into.
-local members, set_ttl = {}, {}
-local function is_member(set, sid)
-  local m = members[set]
-  if m == nil then
-    m = {}
-    members[set] = m
-  end
-  local v = m[sid]
-  if v == nil then
-    v = redis.call('ZSCORE', set, sid) ~= false
-    m[sid] = v
-  end
-  return v
-end
-local function set_member(set, sid, v)
-  local m = members[set]
-  if m == nil then
-    m = {}
-    members[set] = m
-  end
-  m[sid] = v
 end
 
 -- Credited-until marks: read on first use, written at the end.
@@ -175,7 +208,7 @@ local function cred_get(k)
 end
 
 -- Epoch hash increments, summed per (key, field); each written key expires.
-local incr, incr_order, touched = {}, {}, {}
+local incr, incr_order = {}, {}
 local function hincr(k, field, v)
   local t = incr[k]
   if t == nil then
@@ -189,50 +222,76 @@ local function hincr(k, field, v)
     cur = 0
   end
   t[field] = cur + v
-  touched[k] = true
 end
 
-local function end_session(ev, s)
+-- The event being accounted (set by the main loop).
+local now, now_s, first, now_epoch, size, weight, uploaded, downloaded, left, stopped, sid, pools, sess_k, set_k, cred_k
+local up_s, down_s
+
+local function credit(e, secs)
+  local k = epoch_key(e)
+  hincr(k, 'seed_s', secs)
+  if weight > 0 then
+    for pool in string.gmatch(pools, '[^,]+') do
+      hincr(k, 'pts:' .. pool, secs * weight)
+    end
+  end
+end
+
+local function end_session(s)
   s.up, s.down, s.seen, s.seeding, s.op = nil, nil, nil, nil, 'del'
-  redis.call('ZREM', ev.set, ev.sid)
-  set_member(ev.set, ev.sid, false)
+  remove(set_k, sid)
 end
 
-local function save_session(ev, s, up, down, seen, seeding)
-  s.up, s.down, s.seen, s.seeding, s.op = up, down, seen, seeding and '1' or '0', 'save'
-  redis.call('ZADD', ev.set, fmt(seen), ev.sid)
-  set_member(ev.set, ev.sid, true)
-  set_ttl[ev.set] = true
+local function save_session(s, seeding)
+  s.up, s.down, s.seen, s.seeding, s.op = uploaded, downloaded, now, seeding and '1' or '0', 'save'
+  s.up_s, s.down_s, s.seen_s = up_s, down_s, now_s
+  add_score(set_k, now_s, now, sid)
 end
 
-local function account(ev)
-  local now = ev.now
-  local seeding_now = ev.left == 0 and not ev.stopped
+local function account()
+  local seeding_now = left == 0 and not stopped
 
   -- The cap. A session not seen within max_gap can never earn again without a
   -- fresh start, so it no longer holds a place (crashed clients that never sent
   -- "stopped" would otherwise lock the user out until the set expired).
-  if not is_member(ev.set, ev.sid) and redis.call('ZCARD', ev.set) >= max_sessions then
-    redis.call('ZREMRANGEBYSCORE', ev.set, '-inf', '(' .. fmt(now - max_gap))
-    members[ev.set] = nil
-    if redis.call('ZCARD', ev.set) >= max_sessions then
+  local m = members[set_k]
+  if not m[sid] then
+    local c = card[set_k]
+    if c == nil then
+      flush_scores(set_k)
+      c = redis.call('ZCARD', set_k)
+      card[set_k] = c
+    end
+    local floor = now - max_gap
+    if c >= max_sessions and (pruned[set_k] == nil or floor > pruned[set_k]) then
+      flush_scores(set_k)
+      c = c - redis.call('ZREMRANGEBYSCORE', set_k, '-inf', '(' .. fmt(floor))
+      card[set_k], pruned[set_k] = c, floor
+      for member, score in pairs(m) do
+        if score and score < floor then
+          m[member] = false
+        end
+      end
+    end
+    if c >= max_sessions then
       return 4, 0, 0, 0, 0
     end
   end
 
-  local s = session(ev.sess)
+  local s = session(sess_k)
   local up, down, seen = s.up, s.down, s.seen
 
   -- No session yet, or a client restart (a counter went down): start afresh.
-  if up == nil or down == nil or seen == nil or (now >= seen and (ev.uploaded < up or ev.downloaded < down)) then
+  if up == nil or down == nil or seen == nil or (now >= seen and (uploaded < up or downloaded < down)) then
     local code = 1
     if seen ~= nil then
       code = 3
     end
-    if ev.stopped then
-      end_session(ev, s)
+    if stopped then
+      end_session(s)
     else
-      save_session(ev, s, ev.uploaded, ev.downloaded, now, seeding_now)
+      save_session(s, seeding_now)
     end
     return code, 0, 0, 0, 0
   end
@@ -241,43 +300,31 @@ local function account(ev)
   -- replay): elapsed counts as 0, so no credit and no delta; the newer state is
   -- kept so nothing is lost or counted twice.
   if now < seen then
-    if ev.stopped then
-      end_session(ev, s)
+    if stopped then
+      end_session(s)
     else
       if s.op == nil then
         s.op = 'touch'
       end
-      redis.call('ZADD', ev.set, fmt(seen), ev.sid)
-      set_member(ev.set, ev.sid, true)
-      set_ttl[ev.set] = true
+      add_score(set_k, fmt(seen), seen, sid)
     end
     return 5, 0, 0, 0, 0
   end
 
   local elapsed = now - seen
   local rate_cap = max_rate * elapsed
-  local d_up = math.min(ev.uploaded - up, rate_cap)
-  local d_down = math.min(ev.downloaded - down, rate_cap, ev.size)
+  local d_up = math.min(uploaded - up, rate_cap)
+  local d_down = math.min(downloaded - down, rate_cap, size)
   local credited, sealed = 0, 0
-
-  local function credit(e, secs)
-    local k = epoch_key(e)
-    hincr(k, 'seed_s', secs)
-    if ev.weight > 0 then
-      for pool in string.gmatch(ev.pools, '[^,]+') do
-        hincr(k, 'pts:' .. pool, secs * ev.weight)
-      end
-    end
-  end
 
   -- Seed time: a seeder at both ends of a gap no longer than max_gap. The
   -- interval starts at the later of seen and credited-until, so a user earns
   -- once per second on a torrent however many clients it runs.
-  if s.seeding == '1' and ev.left == 0 and elapsed > 0 and elapsed <= max_gap then
-    local c = cred_get(ev.cred)
+  if s.seeding == '1' and left == 0 and elapsed > 0 and elapsed <= max_gap then
+    local c = cred_get(cred_k)
     local from = math.max(seen, c.v)
     if now > from then
-      for e = ev.first, ev.now_epoch do
+      for e = first, now_epoch do
         local lo = math.max(from, e * L)
         local hi = math.min(now, (e + 1) * L)
         if hi > lo then
@@ -292,19 +339,19 @@ local function account(ev)
       end
       -- Seconds whose epoch is already sealed (the gap straddled its grace)
       -- are carried into the oldest open epoch instead of being lost.
-      if sealed > 0 and min_open >= ev.first and min_open <= ev.now_epoch then
+      if sealed > 0 and min_open >= first and min_open <= now_epoch then
         credit(min_open, sealed)
         credited = credited + sealed
       end
       -- Only a session seen before the mark needs it, and such a session can
       -- earn only until seen + max_gap < mark + session_ttl: no refresh needed.
-      c.v, c.dirty = now, true
+      c.v, c.s = now, now_s
     end
   end
 
   -- Self-reported bytes: statistics only, on the epoch of now if still open.
-  if ev.now_epoch >= min_open and (d_up > 0 or d_down > 0) then
-    local k = epoch_key(ev.now_epoch)
+  if now_epoch >= min_open and (d_up > 0 or d_down > 0) then
+    local k = epoch_key(now_epoch)
     if d_up > 0 then
       hincr(k, 'up', d_up)
     end
@@ -313,40 +360,48 @@ local function account(ev)
     end
   end
 
-  if ev.stopped then
-    end_session(ev, s)
+  if stopped then
+    end_session(s)
   else
-    save_session(ev, s, ev.uploaded, ev.downloaded, now, seeding_now)
+    save_session(s, seeding_now)
   end
   return 2, credited, d_up, d_down, sealed
 end
 
 local out = {}
 for i = 1, n do
-  local code, credited, d_up, d_down, sealed = account(evs[i])
-  local o = (i - 1) * 5
-  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = code, credited, d_up, d_down, sealed
+  local o = G + (i - 1) * F
+  now_s = ARGV[o + 1]
+  now = tonumber(now_s)
+  first, now_epoch = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  size, weight = tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
+  up_s, down_s = ARGV[o + 6], ARGV[o + 7]
+  uploaded, downloaded, left = tonumber(up_s), tonumber(down_s), tonumber(ARGV[o + 8])
+  stopped, sid, pools = ARGV[o + 9] == '1', ARGV[o + 10], ARGV[o + 11]
+  sess_k, set_k, cred_k = KEYS[tonumber(ARGV[o + 12])], KEYS[tonumber(ARGV[o + 13])], KEYS[tonumber(ARGV[o + 14])]
+  local code, credited, d_up, d_down, sealed = account()
+  local r = (i - 1) * 5
+  out[r + 1], out[r + 2], out[r + 3], out[r + 4], out[r + 5] = code, credited, d_up, d_down, sealed
 end
 
 -- Deferred writes.
+for set in pairs(pending) do
+  flush_scores(set)
+end
 for _, k in ipairs(incr_order) do
   for field, v in pairs(incr[k]) do
-    if v ~= 0 then
-      redis.call('HINCRBY', k, field, fmt(v))
-    end
+    redis.call('HINCRBY', k, field, fmt(v))
   end
-end
-for k in pairs(touched) do
   redis.call('EXPIRE', k, epoch_ttl)
 end
 for k, c in pairs(creds) do
-  if c.dirty then
-    redis.call('SET', k, fmt(c.v), 'EX', session_ttl)
+  if c.s then
+    redis.call('SET', k, c.s, 'EX', session_ttl)
   end
 end
 for k, s in pairs(sessions) do
   if s.op == 'save' then
-    redis.call('HSET', k, 'up', fmt(s.up), 'down', fmt(s.down), 'seen', fmt(s.seen), 'seeding', s.seeding)
+    redis.call('HSET', k, 'up', s.up_s, 'down', s.down_s, 'seen', s.seen_s, 'seeding', s.seeding)
     redis.call('EXPIRE', k, session_ttl)
   elseif s.op == 'del' then
     redis.call('DEL', k)
