@@ -13,6 +13,8 @@ import (
 	"github.com/chihaya/chihaya/frontend"
 	httpfront "github.com/chihaya/chihaya/frontend/http"
 	"go.uber.org/zap"
+
+	"github.com/seedpay/seedpay/internal/reqctx"
 )
 
 // errMissingPasskey answers an announce to a URL without a passkey.
@@ -25,11 +27,54 @@ var errMissingPasskey = bittorrent.ClientError("missing passkey: use your person
 type httpFrontend struct {
 	mux     *http.ServeMux
 	logic   frontend.TrackerLogic
+	into    intoLogic // logic's allocation-free form, nil for other logics
 	opts    httpfront.ParseOptions
 	metrics *Metrics
 	log     *zap.Logger
 	bufs    sync.Pool
+	states  sync.Pool // *httpState
 	srv     *http.Server
+}
+
+// httpState is what one request reuses: its context, response and peer
+// buffer, and the passkey route parameter boxed once.
+type httpState struct {
+	ctx   reqctx.Ctx
+	resp  bittorrent.AnnounceResponse
+	sresp bittorrent.ScrapeResponse
+	peers []bittorrent.Peer
+	files []bittorrent.Scrape
+	rp    [1]bittorrent.RouteParam
+	rpAny any // bittorrent.RouteParams(rp[:])
+}
+
+func (f *httpFrontend) state() *httpState {
+	if st, ok := f.states.Get().(*httpState); ok {
+		return st
+	}
+	st := &httpState{
+		peers: make([]bittorrent.Peer, 0, f.opts.MaxNumWant+1),
+		files: make([]bittorrent.Scrape, 0, f.opts.MaxScrapeInfoHashes),
+	}
+	st.rp[0].Key = "passkey"
+	st.rpAny = bittorrent.RouteParams(st.rp[:])
+	return st
+}
+
+// begin resets st for a request carrying passkey and returns its context.
+func (st *httpState) begin(parent context.Context, passkey string) context.Context {
+	st.ctx.Reset(parent)
+	st.rp[0].Value = passkey
+	return reqctx.With(&st.ctx, bittorrent.RouteParamsKey, st.rpAny)
+}
+
+// end drops the request's references and returns st to the pool.
+func (f *httpFrontend) end(st *httpState) {
+	st.ctx.Reset(context.Background())
+	st.rp[0].Value = ""
+	clear(st.peers[:cap(st.peers)])
+	st.resp, st.sresp = bittorrent.AnnounceResponse{}, bittorrent.ScrapeResponse{}
+	f.states.Put(st)
 }
 
 func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) *httpFrontend {
@@ -45,6 +90,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		log:     log,
 		bufs:    sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
 	}
+	f.into, _ = logic.(intoLogic)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /announce/{passkey}", f.announce)
 	mux.HandleFunc("GET /scrape/{passkey}", f.scrape)
@@ -87,12 +133,22 @@ func (f *httpFrontend) announce(w http.ResponseWriter, r *http.Request) {
 		f.writeError(w, err)
 		return
 	}
-	ctx, resp, err := f.logic.HandleAnnounce(withPasskey(r.Context(), passkey), req)
+	st := f.state()
+	defer f.end(st)
+	var ctx context.Context
+	var resp *bittorrent.AnnounceResponse
+	if f.into != nil {
+		resp = &st.resp
+		*resp = bittorrent.AnnounceResponse{IPv4Peers: st.peers[:0], IPv6Peers: st.peers[:0]}
+		ctx, err = f.into.announceInto(st.begin(r.Context(), passkey), req, resp)
+	} else {
+		ctx, resp, err = f.logic.HandleAnnounce(withPasskey(r.Context(), passkey), req)
+	}
 	if err != nil {
 		f.writeError(w, err)
 		return
 	}
-	f.write(w, func(b []byte) []byte { return appendAnnounce(b, resp) })
+	f.writeAnnounce(w, resp)
 	f.logic.AfterAnnounce(ctx, req, resp)
 }
 
@@ -118,7 +174,17 @@ func (f *httpFrontend) scrape(w http.ResponseWriter, r *http.Request) {
 			req.AddressFamily = bittorrent.IPv6
 		}
 	}
-	ctx, resp, err := f.logic.HandleScrape(withPasskey(r.Context(), passkey), req)
+	st := f.state()
+	defer f.end(st)
+	var ctx context.Context
+	var resp *bittorrent.ScrapeResponse
+	if f.into != nil {
+		resp = &st.sresp
+		resp.Files = st.files[:0]
+		ctx, err = f.into.scrapeInto(st.begin(r.Context(), passkey), req, resp)
+	} else {
+		ctx, resp, err = f.logic.HandleScrape(withPasskey(r.Context(), passkey), req)
+	}
 	if err != nil {
 		f.writeError(w, err)
 		return
@@ -140,12 +206,30 @@ func (f *httpFrontend) writeError(w http.ResponseWriter, err error) {
 	f.write(w, func(b []byte) []byte { return appendFailure(b, msg) })
 }
 
+// contentType is every reply's Content-Type header value (never modified).
+var contentType = []string{"text/plain; charset=utf-8"}
+
+// writeAnnounce writes an announce reply without a closure.
+func (f *httpFrontend) writeAnnounce(w http.ResponseWriter, resp *bittorrent.AnnounceResponse) {
+	bp := f.bufs.Get().(*[]byte)
+	b := appendAnnounce((*bp)[:0], resp)
+	h := w.Header()
+	h["Content-Type"] = contentType
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	f.send(w, bp, b)
+}
+
 func (f *httpFrontend) write(w http.ResponseWriter, encode func([]byte) []byte) {
 	bp := f.bufs.Get().(*[]byte)
 	b := encode((*bp)[:0])
 	h := w.Header()
-	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["Content-Type"] = contentType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	f.send(w, bp, b)
+}
+
+// send writes b (from the buffer pool's bp) and flushes it to the client.
+func (f *httpFrontend) send(w http.ResponseWriter, bp *[]byte, b []byte) {
 	_, _ = w.Write(b)
 	if fl, ok := w.(http.Flusher); ok {
 		fl.Flush() // the client has its answer before the post hooks run
