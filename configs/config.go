@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/seedpay/seedpay/chain"
+	"github.com/seedpay/seedpay/chain/tronsim"
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
 	"github.com/seedpay/seedpay/rewards"
@@ -60,7 +61,11 @@ type PoolsConfig struct {
 type ChainConfig struct {
 	// Simulated runs tronsim in the process with a freshly funded hot wallet:
 	// dev only, no real token moves.
-	Simulated    bool `yaml:"simulated"`
+	Simulated bool `yaml:"simulated"`
+	// SimFund funds wallets on the simulated chain at start, each
+	// "<base58 address>=<whole tokens>" (with TRX and energy for transfers):
+	// a content owner's wallet to try pool deposits with. Simulated only.
+	SimFund      []string `yaml:"sim_fund"`
 	chain.Config `yaml:",inline"`
 	// HotKey locates the hot wallet's key (secrets come from the environment).
 	HotKey chain.KeyConfig `yaml:"hot_key"`
@@ -322,6 +327,14 @@ func (c Config) Validate() error {
 			if err := c.Chain.Config.Validate(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if len(c.Chain.SimFund) > 0 && !c.Chain.Simulated {
+		bad("chain.sim_fund", "only for the simulated chain (chain.simulated: true)")
+	}
+	for i, f := range c.Chain.SimFund {
+		if _, _, err := tronsim.ParseFund(f, 18); err != nil {
+			bad(fmt.Sprintf("chain.sim_fund[%d]", i), "%v", err)
 		}
 	}
 	if c.API.Addr == "" {

@@ -55,7 +55,7 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 			"peer_lifetime", "gc_interval", "shard_count", "reload_interval", "flush_interval", "admin_token",
 			"enabled", "buffer_size", "rarity_exponent", "size_weight_min", "size_weight_max", "upload_rate", "max_gap",
 			"max_rate", "max_peers_per_torrent", "length", "grace", "retention", "id", "budget_per_epoch",
-			"simulated", "network", "full_node", "solidity_node", "token", "token_decimals", "fee_limit", "expiration",
+			"simulated", "sim_fund", "network", "full_node", "solidity_node", "token", "token_decimals", "fee_limit", "expiration",
 			"call_timeout", "tls", "api_key", "hot_key", "keystore", "min_payout", "interval", "concurrency",
 			"resource_pause", "accept_unsafe_ledger", "receipts", "max_redownload", "pair_epoch_cap",
 			"uploader_epoch_cap", "max_skew", "max_batch"} {
@@ -105,6 +105,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"deposit range", "pools:\n  deposits:\n    enabled: true\n    max_range: 500\n", "pools.deposits.max_range"},
 		{"deposit poll", "pools:\n  deposits:\n    enabled: true\n    poll_interval: 1ms\n", "pools.deposits.poll_interval"},
 		{"deposits need a chain", "pools:\n  deposits:\n    enabled: true\nchain:\n  network: moon\n", "chain.network"},
+		{"sim fund on a real chain", "chain:\n  sim_fund: ['TJRabPrwbZy45sbavfcjinPJC18kjpRTv8=1']\n", "chain.sim_fund: only for the simulated chain"},
+		{"sim fund entry", "chain:\n  simulated: true\n  sim_fund: ['TJRabPrwbZy45sbavfcjinPJC18kjpRTv8=lots']\n", "chain.sim_fund[0]"},
+		{"sim fund address", "chain:\n  simulated: true\n  sim_fund: ['Tnope=1']\n", "chain.sim_fund[0]"},
 		{"unknown pools key", "pools:\n  keystore: x\n", "pools.keystore (line 2): unknown key"},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,17 @@ func startChain(cfg configs.Config, log *zap.Logger) (*chain.Client, func(), err
 		if err != nil {
 			return nil, nil, fmt.Errorf("simulated chain: %w", err)
 		}
+		for _, f := range cfg.Chain.SimFund { // checked by configs
+			addr, units, err := tronsim.ParseFund(f, node.Config().Token.Decimals)
+			if err == nil {
+				err = node.Fund(addr, units, tronsim.DevTRX, tronsim.DevEnergy)
+			}
+			if err != nil {
+				node.Stop()
+				return nil, nil, fmt.Errorf("chain.sim_fund %q: %w", f, err)
+			}
+			log.Info("simulated chain: wallet funded", zap.String("address", addr), zap.String("tokens", units.String()))
+		}
 		ccfg := chain.SimConfig(node.Addr(), token)
 		ccfg.Expiration, ccfg.FeeLimit = cfg.Chain.Expiration, cfg.Chain.FeeLimit
 		client, err := chain.NewWithKey(ccfg, hot)
