@@ -7,6 +7,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/seedpay/seedpay/api"
 	"github.com/seedpay/seedpay/chain"
 	"github.com/seedpay/seedpay/chain/tronsim"
 	"github.com/seedpay/seedpay/middleware/auth"
@@ -37,6 +40,7 @@ type Config struct {
 	PeerStore PeerStoreConfig      `yaml:"peer_store"`
 	Registry  registry.CacheConfig `yaml:"registry"`
 	API       APIConfig            `yaml:"api"`
+	Public    PublicConfig         `yaml:"public"`
 	Rewards   rewards.Config       `yaml:"rewards"`
 	Chain     ChainConfig          `yaml:"chain"`
 	Payouts   PayoutsConfig        `yaml:"payouts"`
@@ -110,6 +114,41 @@ type APIConfig struct {
 	AdminToken string `yaml:"admin_token"`
 }
 
+// PublicConfig is the transparency page and the read-only public API.
+type PublicConfig struct {
+	// Enabled serves them (with rewards on: they show the reward ledger).
+	Enabled bool `yaml:"enabled"`
+	// Addr gives them a listener of their own, so the admin port can stay
+	// private; "" serves them on api.addr.
+	Addr string `yaml:"addr"`
+	// Rate and Burst are each client's token bucket (requests/s, at once).
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+	// MaxClients bounds the clients the rate limiter remembers.
+	MaxClients int `yaml:"max_clients"`
+	// TrustedProxies are CIDRs (or addresses) of reverse proxies whose
+	// X-Forwarded-For names the client; without them every visitor behind
+	// a proxy shares the proxy's bucket.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Prefixes parses TrustedProxies (checked by Validate).
+func (p PublicConfig) Prefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(p.TrustedProxies))
+	for _, s := range p.TrustedProxies {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		pr, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want an address or a CIDR", s)
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
+}
+
 // Default returns the value of every key not set in a file.
 func Default() Config {
 	return Config{
@@ -120,6 +159,7 @@ func Default() Config {
 		PeerStore: PeerStoreConfig{PeerLifetime: 31 * time.Minute, GCInterval: 3 * time.Minute, ShardCount: 1024},
 		Registry:  registry.CacheConfig{ReloadInterval: time.Minute, FlushInterval: 5 * time.Second},
 		API:       APIConfig{Addr: ":6970"},
+		Public:    PublicConfig{Enabled: true, Rate: api.DefaultPublicRate, Burst: api.DefaultPublicBurst, MaxClients: api.DefaultPublicMaxClients},
 		Rewards:   rewards.DefaultConfig(),
 		Chain:     ChainConfig{Config: chain.DefaultConfig()},
 		Payouts:   PayoutsConfig{PayerConfig: rewards.DefaultPayerConfig()},
@@ -339,6 +379,27 @@ func (c Config) Validate() error {
 	}
 	if c.API.Addr == "" {
 		bad("api.addr", "empty: the admin API and /metrics need an address")
+	}
+	if c.Public.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Public.Addr); err != nil {
+			bad("public.addr", "%q: want host:port or :port", c.Public.Addr)
+		} else if c.Public.Addr == c.API.Addr {
+			bad("public.addr", "%q: same as api.addr; leave it empty to serve the page on the API's port", c.Public.Addr)
+		}
+	}
+	if c.Public.Rate <= 0 || c.Public.Rate > 1e6 {
+		bad("public.rate", "%v: want requests per second per client, above 0", c.Public.Rate)
+	}
+	if c.Public.Burst < 1 || c.Public.Burst > 1e6 {
+		bad("public.burst", "%d: want 1..1000000", c.Public.Burst)
+	}
+	if c.Public.MaxClients < 1 || c.Public.MaxClients > 10_000_000 {
+		bad("public.max_clients", "%d: want 1..10000000", c.Public.MaxClients)
+	}
+	for i, s := range c.Public.TrustedProxies {
+		if _, err := (PublicConfig{TrustedProxies: []string{s}}).Prefixes(); err != nil {
+			bad(fmt.Sprintf("public.trusted_proxies[%d]", i), "%v", err)
+		}
 	}
 	switch {
 	case c.API.AdminToken == "":

@@ -58,7 +58,7 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 			"simulated", "sim_fund", "network", "full_node", "solidity_node", "token", "token_decimals", "fee_limit", "expiration",
 			"call_timeout", "tls", "api_key", "hot_key", "keystore", "min_payout", "interval", "concurrency",
 			"resource_pause", "accept_unsafe_ledger", "receipts", "max_redownload", "pair_epoch_cap",
-			"uploader_epoch_cap", "max_skew", "max_batch"} {
+			"uploader_epoch_cap", "max_skew", "max_batch", "rate", "burst", "max_clients", "trusted_proxies"} {
 			if !strings.Contains(string(data), "  "+key+":") {
 				t.Errorf("%s does not document %s", file, key)
 			}
@@ -108,6 +108,12 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"sim fund on a real chain", "chain:\n  sim_fund: ['TJRabPrwbZy45sbavfcjinPJC18kjpRTv8=1']\n", "chain.sim_fund: only for the simulated chain"},
 		{"sim fund entry", "chain:\n  simulated: true\n  sim_fund: ['TJRabPrwbZy45sbavfcjinPJC18kjpRTv8=lots']\n", "chain.sim_fund[0]"},
 		{"sim fund address", "chain:\n  simulated: true\n  sim_fund: ['Tnope=1']\n", "chain.sim_fund[0]"},
+		{"public addr", "public:\n  addr: nonsense\n", "public.addr"},
+		{"public addr is the api's", "api:\n  addr: ':7000'\npublic:\n  addr: ':7000'\n", "public.addr"},
+		{"public rate", "public:\n  rate: 0\n", "public.rate"},
+		{"public burst", "public:\n  burst: 0\n", "public.burst"},
+		{"public clients", "public:\n  max_clients: 0\n", "public.max_clients"},
+		{"trusted proxy", "public:\n  trusted_proxies: ['10.0.0.0/8', 'proxy.local']\n", "public.trusted_proxies[1]"},
 		{"unknown pools key", "pools:\n  keystore: x\n", "pools.keystore (line 2): unknown key"},
 	}
 	for _, tt := range tests {
@@ -173,5 +179,25 @@ func TestEnvOverrides(t *testing.T) {
 func TestMissingFile(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestTrustedProxyPrefixes(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"10.1.2.3", "10.1.2.3/32"},
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"::1", "::1/128"},
+		{"2001:db8::7/64", "2001:db8::/64"},
+	}
+	for _, tt := range tests {
+		got, err := PublicConfig{TrustedProxies: []string{tt.in}}.Prefixes()
+		if err != nil || len(got) != 1 || got[0].String() != tt.want {
+			t.Errorf("Prefixes(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	if _, err := (PublicConfig{TrustedProxies: []string{"10.0.0.0/33"}}).Prefixes(); err == nil {
+		t.Error("Prefixes accepted 10.0.0.0/33")
 	}
 }

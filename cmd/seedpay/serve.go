@@ -246,7 +246,11 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		return err
 	}
 
-	apiSrv, err := api.New(api.Config{AdminToken: cfg.API.AdminToken}, api.Deps{
+	public, err := publicConfig(cfg.Public, ledger, pools)
+	if err != nil {
+		return err
+	}
+	deps := api.Deps{
 		Store:       store,
 		Cache:       cache,
 		Swarms:      peers,
@@ -257,8 +261,11 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		Addresses:   addresses,
 		ReceiptKeys: receiptKeys,
 		Pools:       pools,
-		Public:      publicConfig(pools),
-	})
+	}
+	if cfg.Public.Addr == "" {
+		deps.Public = public // the page shares the admin port
+	}
+	apiSrv, err := api.New(api.Config{AdminToken: cfg.API.AdminToken}, deps)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
@@ -267,12 +274,30 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		return fmt.Errorf("api: listen on %s: %w", cfg.API.Addr, err)
 	}
 	httpAPI := &http.Server{Handler: apiSrv.Handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(log.Named("api"))}
+	servers := []*http.Server{httpAPI}
+	listeners := []net.Listener{apiLn}
+	if public != nil && cfg.Public.Addr != "" {
+		deps.Public = public
+		h, err := api.PublicHandler(deps)
+		if err != nil {
+			_ = apiLn.Close()
+			return fmt.Errorf("public: %w", err)
+		}
+		ln, err := net.Listen("tcp", cfg.Public.Addr)
+		if err != nil {
+			_ = apiLn.Close()
+			return fmt.Errorf("public: listen on %s: %w", cfg.Public.Addr, err)
+		}
+		log.Info("transparency page on its own listener", zap.String("addr", ln.Addr().String()))
+		servers = append(servers, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(log.Named("public"))})
+		listeners = append(listeners, ln)
+	}
 
 	banner(log, cfg, embeddedDefault, srv, apiLn.Addr())
 
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
-	parts := 3 // tracker, api, registry follower (+ accounting flusher, settler, pool index, payer, deposit watcher)
+	parts := 2 // tracker, registry follower (+ API listeners, accounting flusher, settler, pool index, payer, deposit watcher)
 	errc := make(chan error, 8)
 	if payer != nil {
 		parts++
@@ -294,13 +319,16 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		go func() { errc <- settler.Run(ctx) }()
 	}
 	go func() { errc <- srv.Serve(ctx) }()
-	go func() {
-		if err := httpAPI.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("api: %w", err)
-			return
-		}
-		errc <- nil
-	}()
+	for i, hs := range servers {
+		parts++
+		go func() {
+			if err := hs.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("api: %s: %w", listeners[i].Addr(), err)
+				return
+			}
+			errc <- nil
+		}()
+	}
 	go func() { errc <- cache.Follow(ctx) }()
 
 	var first error
@@ -314,7 +342,9 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 	cancelAll()
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.Tracker.ShutdownTimeout)
 	defer cancel()
-	_ = httpAPI.Shutdown(shutCtx)
+	for _, hs := range servers {
+		_ = hs.Shutdown(shutCtx)
+	}
 	for ; received < parts; received++ {
 		if err := <-errc; err != nil && first == nil {
 			first = err
@@ -386,13 +416,22 @@ func depositKeys(cfg configs.Config, log *zap.Logger) (rewards.DepositKeys, func
 	return keystoreKeys{dir: dir, passphrase: pass}, func() {}, nil
 }
 
-// publicConfig serves the public API and transparency page, with the
-// pools section, when rewards are on.
-func publicConfig(pools *rewards.Pools) *api.PublicConfig {
-	if pools == nil {
-		return nil
+// publicConfig is the transparency page and public API with their rate
+// limit, when rewards are on (they show the reward ledger) and the config
+// enables them; the pools section comes with the pool store.
+func publicConfig(c configs.PublicConfig, ledger *rewards.Ledger, pools *rewards.Pools) (*api.PublicConfig, error) {
+	if !c.Enabled || ledger == nil {
+		return nil, nil
 	}
-	return &api.PublicConfig{Pools: api.PublicPoolReader(pools)}
+	proxies, err := c.Prefixes()
+	if err != nil {
+		return nil, fmt.Errorf("public.trusted_proxies: %w", err)
+	}
+	p := &api.PublicConfig{Rate: c.Rate, Burst: c.Burst, MaxClients: c.MaxClients, TrustedProxies: proxies}
+	if pools != nil { // never a typed nil in the interface
+		p.Pools = api.PublicPoolReader(pools)
+	}
+	return p, nil
 }
 
 func banner(log *zap.Logger, cfg configs.Config, embeddedDefault bool, srv *tracker.Server, apiAddr net.Addr) {
