@@ -33,11 +33,14 @@ type Config struct {
 	// over them (0: one per CPU; at least one per socket).
 	UDPWorkers int `yaml:"udp_workers"`
 	// UDPSockets is the number of sockets bound to udp_addr with
-	// SO_REUSEPORT (Linux), the kernel spreading clients over them (0: 1).
+	// SO_REUSEPORT, the kernel spreading clients over them by address (0:
+	// one per CPU on Linux, 1 elsewhere; more than 1 needs Linux).
 	UDPSockets int `yaml:"udp_sockets"`
 	// UDPBatch is the most datagrams one worker reads with one recvmmsg and
 	// answers with one sendmmsg (Linux; 0: DefaultUDPBatch, 1: one
-	// read and one write per datagram).
+	// read and one write per datagram). A batch is answered in one go, so a
+	// large one delays its first replies and keeps the other workers idle
+	// at moderate load.
 	UDPBatch int `yaml:"udp_batch"`
 	// HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout bound each connection.
 	HTTPReadTimeout  time.Duration `yaml:"http_read_timeout"`
@@ -47,8 +50,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
-// DefaultUDPBatch is udp_batch's default.
-const DefaultUDPBatch = 32
+// DefaultUDPBatch is udp_batch's default (see docs/performance.md,
+// "Allocations": 8 did best on 2 cores against 1 and 32).
+const DefaultUDPBatch = 8
 
 // DefaultConfig returns the defaults every unset key falls back to.
 func DefaultConfig() Config {

@@ -61,7 +61,11 @@ func (s *Server) Listen() error {
 		s.httpLn = ln
 	}
 	if s.udp != nil {
-		conns, err := listenUDP(s.cfg.UDPAddr, max(s.cfg.UDPSockets, 1))
+		n := s.cfg.UDPSockets
+		if n == 0 {
+			n = defaultUDPSockets()
+		}
+		conns, err := listenUDP(s.cfg.UDPAddr, n)
 		if err != nil {
 			if s.httpLn != nil {
 				_ = s.httpLn.Close()

@@ -6,12 +6,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chihaya/chihaya/bittorrent"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
 )
 
@@ -24,7 +26,8 @@ import (
 // announces each in flight over 100 torrents x 100 peers (75 % seeders,
 // numwant 30), all of one user (as bench/compare.sh). ns/op is wall time
 // per announce of the whole machine (tracker, Redis and clients share the
-// cores): on/off is the throughput ratio. "dropped" counts accounting
+// cores): on/off is the throughput ratio. cpu-ns/op is this process's CPU
+// (tracker and clients, not Redis) per announce. "dropped" counts accounting
 // events lost to full buffers (must stay 0 for the ratio to mean anything).
 func BenchmarkStackUDPAnnounce(b *testing.B) {
 	for _, acct := range []bool{false, true} {
@@ -32,18 +35,40 @@ func BenchmarkStackUDPAnnounce(b *testing.B) {
 		if acct {
 			name = "accounting-on"
 		}
-		b.Run(name, func(b *testing.B) { benchStack(b, acct) })
+		b.Run(name, func(b *testing.B) { benchStack(b, acct, nil) })
 	}
 }
 
-func benchStack(b *testing.B, accounting bool) {
+// BenchmarkStackUDPIO is BenchmarkStackUDPAnnounce without accounting in
+// each UDP I/O mode: one recvfrom/sendto per datagram or recvmmsg/sendmmsg
+// batches, on one socket or two SO_REUSEPORT sockets (workers: one per CPU,
+// spread over the sockets).
+func BenchmarkStackUDPIO(b *testing.B) {
+	for _, mode := range []struct {
+		name           string
+		sockets, batch int
+	}{
+		{"single", 1, 1},
+		{"batch8", 1, 8},
+		{"batch32", 1, 32},
+		{"reuseport2-single", 2, 1},
+		{"reuseport2-batch8", 2, 8},
+		{"reuseport2-batch32", 2, 32},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			benchStack(b, false, func(c *Config, _ *auth.Config) { c.UDPSockets, c.UDPBatch = mode.sockets, mode.batch })
+		})
+	}
+}
+
+func benchStack(b *testing.B, accounting bool, mutate func(*Config, *auth.Config)) {
 	const (
 		torrents = 100
 		peers    = 100
 		clients  = 4
 		window   = 8
 	)
-	s := newStackWith(b, nil, accounting)
+	s := newStackWith(b, mutate, accounting)
 	u := s.user(b, "bench")
 	ihs := make([]bittorrent.InfoHash, torrents)
 	for i := range ihs {
@@ -86,14 +111,26 @@ func benchStack(b *testing.B, accounting bool) {
 	}
 	run(torrents * peers) // every peer in its swarm, every session started
 	s.flushOnce(b)
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	lost := run(b.N)
 	s.stopFlusher()
 	b.StopTimer()
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(lost), "lost")
 	if accounting {
 		b.ReportMetric(metricSum(b, s.reg, "seedpay_accounting_events_dropped_total"), "dropped")
 	}
+}
+
+// processCPU is this process's CPU time (tracker and load clients, not
+// redis-server) in nanoseconds.
+func processCPU(t testing.TB) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // flushOnce waits for one accounting flush (a no-op without accounting).

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -165,6 +166,9 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 		}
 	}
 }
+
+// defaultUDPSockets is one socket per CPU the Go scheduler uses.
+func defaultUDPSockets() int { return runtime.GOMAXPROCS(0) }
 
 // reusePort sets SO_REUSEPORT, so several sockets share one address and
 // the kernel spreads datagrams over them by flow.

@@ -12,6 +12,9 @@ import (
 // recvmmsg/sendmmsg are not available.
 func (w *udpWorker) serveBatch(conn *net.UDPConn, _ int) error { return w.serveOne(conn) }
 
+// defaultUDPSockets is one socket: SO_REUSEPORT spreading is Linux's.
+func defaultUDPSockets() int { return 1 }
+
 func reusePort(_, _ string, _ syscall.RawConn) error {
 	return errors.New("udp_sockets > 1 needs SO_REUSEPORT (Linux)")
 }
