@@ -289,7 +289,11 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 			return fmt.Errorf("public: listen on %s: %w", cfg.Public.Addr, err)
 		}
 		log.Info("transparency page on its own listener", zap.String("addr", ln.Addr().String()))
-		servers = append(servers, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: zap.NewStdLog(log.Named("public"))})
+		// Facing the internet: bounded headers (X-Forwarded-For is split per
+		// request) and no connection held open for ever.
+		servers = append(servers, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+			ErrorLog: zap.NewStdLog(log.Named("public"))})
 		listeners = append(listeners, ln)
 	}
 
