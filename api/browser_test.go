@@ -160,6 +160,10 @@ func TestBrowserTransparencyPage(t *testing.T) {
 	if pools := text(`#pools-table tbody`); !strings.Contains(pools, "ACME films") {
 		t.Errorf("pools table = %q", pools)
 	}
+	// The list view has no torrents array: the page shows torrent_count.
+	if n := text(`#pools-table tbody tr td:last-child`); n != "1" {
+		t.Errorf("pools table torrents column = %q, want 1 (torrent_count)", n)
+	}
 
 	// The epoch's lines, then the in-page checker on alice's line: valid
 	// from the leaf hash, valid with her user id, invalid with a tampered

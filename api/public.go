@@ -68,9 +68,10 @@ type PublicPool struct {
 	Spent          string               `json:"spent"`              // credited to seeders
 	Refunded       string               `json:"refunded,omitempty"` // returned to the owner on close
 	Balance        string               `json:"balance"`            // left to spend (PoolView.Remaining)
-	Torrents       []string             `json:"torrents,omitempty"`
+	Torrents       []string             `json:"torrents,omitempty"` // on a pool's own view only
+	TorrentCount   int                  `json:"torrent_count"`
 	EpochSpend     []PublicEpochSpend   `json:"epoch_spend,omitempty"`   // newest first
-	TorrentSpend   []PublicTorrentSpend `json:"torrent_spend,omitempty"` // largest first
+	TorrentSpend   []PublicTorrentSpend `json:"torrent_spend,omitempty"` // all epochs, largest first; own view only
 	Created        int64                `json:"created,omitempty"`
 	Closed         int64                `json:"closed,omitempty"`
 	Deposits       []PublicDeposit      `json:"deposits,omitempty"` // newest first
@@ -120,6 +121,7 @@ type publicAPI struct {
 	ledger *rewards.Ledger
 	pools  PoolReader
 	idx    *publicIndex
+	list   *poolListCache
 }
 
 // routePublic registers the public API and the page when d.Public is set.
@@ -141,7 +143,8 @@ func (s *Server) routePublic(m *http.ServeMux, d Deps) {
 	if c.MaxClients <= 0 {
 		c.MaxClients = DefaultPublicMaxClients
 	}
-	p := &publicAPI{s: s, ledger: d.Ledger, pools: c.Pools, idx: newPublicIndex(s.store.Redis(), s.log.Named("public"))}
+	p := &publicAPI{s: s, ledger: d.Ledger, pools: c.Pools, idx: newPublicIndex(s.store.Redis(), s.log.Named("public")),
+		list: newPoolListCache()}
 	lim := newRateLimiter(c.Rate, c.Burst, c.MaxClients)
 	h := func(f http.HandlerFunc) http.Handler { return lim.limit(c.TrustedProxies, f) }
 
@@ -227,10 +230,12 @@ type publicPoolLine struct {
 	Points    string `json:"points"`
 	Credited  string `json:"credited"`
 	DustOut   string `json:"dust_out"`
-	// Remaining is a content-owner pool's balance at seal time; Torrents
-	// splits Credited by torrent (info hash -> base units).
-	Remaining string            `json:"remaining,omitempty"`
-	Torrents  map[string]string `json:"torrents,omitempty"`
+	// Remaining is a content-owner pool's balance at seal time. The
+	// record's per-torrent split of Credited is not published per epoch
+	// (with one line earning from a bounty pool in an epoch, it would tell
+	// which torrent that seeder seeded): only the pool's all-time totals
+	// are (PublicPool.TorrentSpend).
+	Remaining string `json:"remaining,omitempty"`
 }
 
 // publicEpoch is a sealed epoch's summary.
@@ -263,7 +268,7 @@ func summarize(e *sealedEpoch) publicEpoch {
 		TotalPoints: rec.TotalPoints, TotalCredited: rec.TotalCredited, Pools: make([]publicPoolLine, len(rec.Pools))}
 	for i, pr := range rec.Pools {
 		v.Pools[i] = publicPoolLine{ID: pr.ID, Budget: pr.Budget, DustIn: pr.DustIn, Available: pr.Available,
-			Points: pr.Points, Credited: pr.Credited, DustOut: pr.DustOut, Remaining: pr.Remaining, Torrents: pr.Torrents}
+			Points: pr.Points, Credited: pr.Credited, DustOut: pr.DustOut, Remaining: pr.Remaining}
 	}
 	return v
 }
@@ -450,15 +455,17 @@ func currentTxID(po *rewards.Payout) string {
 	return ""
 }
 
-// publicLine is one user's line of a sealed epoch, by public id.
+// publicLine is one user's line of a sealed epoch, by public id. It has
+// no points per pool: a bounty pool covers one torrent, so a line's points
+// in it would say which torrent the seeder seeded (the leaf does not
+// commit to points, so nothing is lost for the proof).
 type publicLine struct {
-	PID         string            `json:"pid"`
-	Address     string            `json:"address"`
-	SeedSeconds int64             `json:"seed_seconds"`
-	Points      map[string]string `json:"points"`
-	Amount      string            `json:"amount"`
-	Leaf        string            `json:"leaf"`
-	Payout      *linePayout       `json:"payout,omitempty"`
+	PID         string      `json:"pid"`
+	Address     string      `json:"address"`
+	SeedSeconds int64       `json:"seed_seconds"`
+	Amount      string      `json:"amount"`
+	Leaf        string      `json:"leaf"`
+	Payout      *linePayout `json:"payout,omitempty"`
 }
 
 type publicEpochDetail struct {
@@ -531,7 +538,7 @@ func (p *publicAPI) epoch(w http.ResponseWriter, r *http.Request) {
 	final := true
 	for _, i := range idxs {
 		u := e.rec.Users[i]
-		line := publicLine{PID: e.pids[i], Address: u.Address, SeedSeconds: u.SeedSeconds, Points: poolPointsOnly(u.Points),
+		line := publicLine{PID: e.pids[i], Address: u.Address, SeedSeconds: u.SeedSeconds,
 			Amount: u.Amount, Leaf: fmt.Sprintf("%x", e.leaves[i]), Payout: linePayoutOf(e.rec.Epoch, u.Amount, users[u.User])}
 		if line.Payout != nil && line.Payout.State != rewards.PayoutConfirmed {
 			final = false
@@ -591,16 +598,16 @@ func (p *publicAPI) proof(w http.ResponseWriter, r *http.Request) {
 	writePublic(w, v, cacheImmutable)
 }
 
-// publicUserEpoch is one of a public id's lines.
+// publicUserEpoch is one of a public id's lines (no points per pool, as
+// publicLine).
 type publicUserEpoch struct {
-	Epoch       int64             `json:"epoch"`
-	Root        string            `json:"root"`
-	Address     string            `json:"address"`
-	SeedSeconds int64             `json:"seed_seconds"`
-	Points      map[string]string `json:"points"`
-	Amount      string            `json:"amount"`
-	Leaf        string            `json:"leaf"`
-	Payout      *linePayout       `json:"payout,omitempty"`
+	Epoch       int64       `json:"epoch"`
+	Root        string      `json:"root"`
+	Address     string      `json:"address"`
+	SeedSeconds int64       `json:"seed_seconds"`
+	Amount      string      `json:"amount"`
+	Leaf        string      `json:"leaf"`
+	Payout      *linePayout `json:"payout,omitempty"`
 }
 
 // publicPayout is a payout without its user id, signed bytes or reason.
@@ -681,7 +688,7 @@ func (p *publicAPI) user(w http.ResponseWriter, r *http.Request) {
 		}
 		i := e.byPID[pid]
 		u := e.rec.Users[i]
-		line := publicUserEpoch{Epoch: n, Root: e.rec.Root, Address: u.Address, SeedSeconds: u.SeedSeconds, Points: poolPointsOnly(u.Points),
+		line := publicUserEpoch{Epoch: n, Root: e.rec.Root, Address: u.Address, SeedSeconds: u.SeedSeconds,
 			Amount: u.Amount, Leaf: fmt.Sprintf("%x", e.leaves[i]), Payout: linePayoutOf(n, u.Amount, up)}
 		v.Credits = append(v.Credits, line)
 	}
@@ -699,18 +706,36 @@ func (p *publicAPI) user(w http.ResponseWriter, r *http.Request) {
 
 type publicPoolPage struct {
 	Pools []PublicPool `json:"pools"`
+	Total int          `json:"total"`          // pools in the whole list
+	Next  string       `json:"next,omitempty"` // query of the next page
 }
 
+// listPools pages through the pools list, which is built at most once per
+// poolListTTL (one build at a time) and served from memory in between.
 func (p *publicAPI) listPools(w http.ResponseWriter, r *http.Request) {
-	list, err := p.pools.PublicPools(r.Context())
+	q := r.URL.Query()
+	limit, aerr := intParam("limit", q.Get("limit"), defaultPublicPools, 1, maxPublicPools)
+	if aerr != nil {
+		writeError(w, aerr.status, aerr.msg)
+		return
+	}
+	offset, aerr := intParam("offset", q.Get("offset"), 0, 0, 1<<31)
+	if aerr != nil {
+		writeError(w, aerr.status, aerr.msg)
+		return
+	}
+	list, err := p.list.get(r.Context(), p.pools.PublicPools)
 	if err != nil {
 		p.internalError(w, r, "pools", err)
 		return
 	}
-	if list == nil {
-		list = []PublicPool{}
+	total := int64(len(list))
+	start, end := min(offset, total), min(offset+limit, total)
+	page := publicPoolPage{Pools: list[start:end], Total: len(list)}
+	if end < total {
+		page.Next = "?offset=" + strconv.FormatInt(end, 10) + "&limit=" + strconv.FormatInt(limit, 10)
 	}
-	writePublic(w, publicPoolPage{Pools: list}, cacheShort)
+	writePublic(w, page, cacheShort)
 }
 
 func (p *publicAPI) getPool(w http.ResponseWriter, r *http.Request) {
@@ -728,18 +753,6 @@ func (p *publicAPI) getPool(w http.ResponseWriter, r *http.Request) {
 	default:
 		writePublic(w, pool, cacheShort)
 	}
-}
-
-// poolPointsOnly copies a line's points per pool, leaving out any
-// per-torrent attribution field (which would tell what a seeder seeded).
-func poolPointsOnly(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if !strings.HasPrefix(k, rewards.TorrentPointsPrefix) {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // PublicHandler is the public API and page alone, for a listener of their

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,8 +79,8 @@ func (f fakePools) PublicPool(_ context.Context, id string) (PublicPool, error) 
 
 var testPools = fakePools{{ID: "p1", State: "open", Name: "ACME films", DepositAddress: "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8",
 	BudgetPerEpoch: "500", Funded: "10000", Spent: "1500", Balance: "8500",
-	Torrents: []string{"0123456789abcdef0123456789abcdef01234567"},
-	Deposits: []PublicDeposit{{TxID: strings.Repeat("ab", 32), From: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf", Amount: "10000", Time: 1_700_000_000}}}}
+	TorrentCount: 1, // the list view has no torrents array
+	Deposits:     []PublicDeposit{{TxID: strings.Repeat("ab", 32), From: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf", Amount: "10000", Time: 1_700_000_000}}}}
 
 // testBudget is the global pool's budget per epoch: 1000 tokens of 18
 // decimals, past what a JavaScript number holds exactly.
@@ -361,7 +362,7 @@ func TestPublicEpochLines(t *testing.T) {
 		leaf := rewards.Leaf(pe.first, u.User, u.Address, a)
 		w := want[u.User]
 		if l.Amount != u.Amount || l.Address != w.addr || l.SeedSeconds != u.SeedSeconds || l.Leaf != hex.EncodeToString(leaf[:]) ||
-			l.Points["global"] != u.Points["global"] || l.Payout == nil || l.Payout.State != w.state || l.Payout.TxID != w.tx {
+			l.Payout == nil || l.Payout.State != w.state || l.Payout.TxID != w.tx {
 			t.Errorf("line of %s = %+v (payout %+v), record %+v, want %+v", u.User, l, l.Payout, u, w)
 		}
 	}
@@ -817,6 +818,63 @@ func TestPublicIndexIncremental(t *testing.T) {
 	wantError(t, pe.get("/api/v1/public/epochs/"+strconv.FormatInt(n, 10)), http.StatusInternalServerError)
 }
 
+// TestPublicNoTorrentAttribution seals an epoch in which a seeder earned
+// from a bounty pool (one torrent): no public line says how many points it
+// earned in which pool, and no epoch names the torrents its pools paid; the
+// pool's all-time per-torrent totals are on the pool, not per epoch.
+func TestPublicNoTorrentAttribution(t *testing.T) {
+	pe := newPublicEnv(t, nil)
+	ctx := context.Background()
+	const ih = "00112233445566778899aabbccddeeff00112233"
+	n := pe.sealedLast + 1
+	rec := &rewards.Record{Epoch: n, Start: 1, End: 2, TotalPoints: "5000000", TotalCredited: "30",
+		Pools: []rewards.PoolRecord{
+			{ID: "global", Budget: "20", DustIn: "0", Available: "20", Points: "2000000", Credited: "20", DustOut: "0"},
+			{ID: "p7", Budget: "10", DustIn: "0", Available: "10", Points: "3000000", Credited: "10", DustOut: "0", Remaining: "90",
+				Torrents: map[string]string{ih: "10"}},
+		},
+		Users: []rewards.UserRecord{{User: pe.alice.ID, Address: addrAlice, SeedSeconds: 50, Amount: "30",
+			Points: map[string]string{"global": "2000000", "p7": "3000000"}}}}
+	leaf := rewards.Leaf(n, pe.alice.ID, addrAlice, big.NewInt(30))
+	rec.Root = hex.EncodeToString(leaf[:])
+	body, _ := json.Marshal(rec)
+	pe.rdb.Set(ctx, rewards.KeyEpochRecord(n), body, 0)
+
+	epoch := pe.get("/api/v1/public/epochs/" + strconv.FormatInt(n, 10))
+	d := wantOK[publicEpochDetail](t, epoch)
+	if len(d.UserLines) != 1 || d.UserLines[0].Amount != "30" || d.UserLines[0].SeedSeconds != 50 || d.UserLines[0].Leaf != rec.Root {
+		t.Fatalf("epoch = %s", epoch.Body)
+	}
+	user := pe.get("/api/v1/public/users/" + PublicID(pe.alice.ID))
+	u := wantOK[publicUser](t, user)
+	if len(u.Credits) == 0 || u.Credits[0].Epoch != n || u.Credits[0].Amount != "30" || u.Credits[0].Leaf != rec.Root {
+		t.Fatalf("user = %s", user.Body)
+	}
+	list := pe.get("/api/v1/public/epochs?limit=1")
+	for _, b := range []*httptest.ResponseRecorder{epoch, user, list} {
+		s := b.Body.String()
+		if strings.Contains(s, ih) || strings.Contains(s, `"torrents"`) {
+			t.Errorf("an epoch names a pool's torrents: %s", s)
+		}
+		// Pool lines keep their totals; user lines carry no points at all.
+		var raw struct {
+			UserLines []map[string]any `json:"user_lines"`
+			Epochs    []map[string]any `json:"epochs"`
+		}
+		if err := json.Unmarshal(b.Body.Bytes(), &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range append(raw.UserLines, raw.Epochs...) {
+			if _, ok := l["points"]; ok {
+				t.Errorf("a public line publishes points per pool: %v", l)
+			}
+		}
+	}
+	if !strings.Contains(epoch.Body.String(), `"points":"3000000"`) {
+		t.Errorf("the pool line lost its total points: %s", epoch.Body)
+	}
+}
+
 func TestPublicDisabled(t *testing.T) {
 	e := newEnv(t, quiet())
 	wantError(t, e.doAuth("GET", "/api/v1/public/info", "", ""), http.StatusUnauthorized)
@@ -948,6 +1006,10 @@ func TestPublicPoolsFromStore(t *testing.T) {
 	if len(v.Pools) != 2 || v.Pools[0].ID != rewards.GlobalPool || !v.Pools[0].Global || v.Pools[1].ID != made.ID {
 		t.Fatalf("pools = %s", list.Body)
 	}
+	// The list counts torrents; a pool's own view lists them.
+	if p := v.Pools[1]; p.TorrentCount != 1 || p.Torrents != nil || strings.Contains(list.Body.String(), ih) {
+		t.Errorf("list view of a pool = %+v", p)
+	}
 	one := pe.get("/api/v1/public/pools/" + made.ID)
 	p := wantOK[PublicPool](t, one)
 	if p.Name != "Open films" || p.State != rewards.PoolOpen || p.DepositAddress != made.DepositAddress || p.BudgetPerEpoch != "500" ||
@@ -962,6 +1024,82 @@ func TestPublicPoolsFromStore(t *testing.T) {
 		}
 	}
 	wantError(t, pe.get("/api/v1/public/pools/p99"), http.StatusNotFound, "p99")
+}
+
+// countingPools counts list builds and holds each one until release.
+type countingPools struct {
+	fakePools
+	builds  atomic.Int64
+	release chan struct{}
+}
+
+func (c *countingPools) PublicPools(ctx context.Context) ([]PublicPool, error) {
+	c.builds.Add(1)
+	<-c.release
+	return c.fakePools, nil
+}
+
+// TestPublicPoolsCached: concurrent requests for the pools list share one
+// build, later ones within the TTL are served from memory, and the list
+// pages.
+func TestPublicPoolsCached(t *testing.T) {
+	var many fakePools
+	for i := range 7 {
+		many = append(many, PublicPool{ID: "p" + strconv.Itoa(i+1), BudgetPerEpoch: "1", Funded: "0", Spent: "0", Balance: "0"})
+	}
+	cp := &countingPools{fakePools: many, release: make(chan struct{})}
+	pe := newPublicEnv(t, &PublicConfig{Pools: cp, Rate: 1000, Burst: 1000})
+	var wg sync.WaitGroup
+	codes := make([]int, 20)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = pe.from("GET", "/api/v1/public/pools", fmt.Sprintf("192.0.2.%d:1", i), nil).Code
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // every request is waiting on the one build
+	close(cp.release)
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("request %d: %d", i, c)
+		}
+	}
+	v := wantOK[publicPoolPage](t, pe.get("/api/v1/public/pools?limit=3"))
+	if n := cp.builds.Load(); n != 1 {
+		t.Errorf("%d builds for 21 requests within the TTL, want 1", n)
+	}
+	var ids []string
+	for q := "?limit=3"; q != ""; q = v.Next {
+		v = wantOK[publicPoolPage](t, pe.get("/api/v1/public/pools"+q))
+		for _, p := range v.Pools {
+			ids = append(ids, p.ID)
+		}
+		if v.Total != 7 || len(v.Pools) > 3 {
+			t.Fatalf("page %s: %+v", q, v)
+		}
+	}
+	if len(ids) != 7 || ids[6] != "p7" {
+		t.Errorf("paged ids %v", ids)
+	}
+	wantError(t, pe.get("/api/v1/public/pools?limit=501"), http.StatusBadRequest, "limit")
+
+	// After the TTL, the next request builds again.
+	c := newPoolListCache()
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	builds := 0
+	build := func(context.Context) ([]PublicPool, error) { builds++; return []PublicPool{}, nil }
+	for range 3 {
+		if _, err := c.get(context.Background(), build); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(poolListTTL)
+	if _, err := c.get(context.Background(), build); err != nil || builds != 2 {
+		t.Errorf("builds %d after the TTL, want 2 (%v)", builds, err)
+	}
 }
 
 // TestPublicHandlerAlone serves the public API and page without the admin

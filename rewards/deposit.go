@@ -361,17 +361,44 @@ func Deposits(ctx context.Context, rdb redis.UniversalClient, pool string, limit
 	if err != nil {
 		return nil, err
 	}
+	byID, err := loadDeposits(ctx, rdb, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Deposit, 0, len(ids))
 	for _, id := range ids {
-		body, err := rdb.Get(ctx, keyDeposit(id)).Bytes()
+		out = append(out, byID[id])
+	}
+	return out, nil
+}
+
+// depositBatch is the most deposit keys one MGET reads.
+const depositBatch = 1000
+
+// loadDeposits reads deposit records by id, an MGET per 1000.
+func loadDeposits(ctx context.Context, rdb redis.UniversalClient, ids []string) (map[string]Deposit, error) {
+	out := make(map[string]Deposit, len(ids))
+	for start := 0; start < len(ids); start += depositBatch {
+		batch := ids[start:min(start+depositBatch, len(ids))]
+		keys := make([]string, len(batch))
+		for i, id := range batch {
+			keys[i] = keyDeposit(id)
+		}
+		vals, err := rdb.MGet(ctx, keys...).Result()
 		if err != nil {
-			return nil, fmt.Errorf("deposit %s: %w", id, err)
+			return nil, fmt.Errorf("deposits: %w", err)
 		}
-		var d Deposit
-		if err := json.Unmarshal(body, &d); err != nil {
-			return nil, fmt.Errorf("deposit %s: %w", id, err)
+		for i, v := range vals {
+			body, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("deposit %s: %w", batch[i], redis.Nil)
+			}
+			var d Deposit
+			if err := json.Unmarshal([]byte(body), &d); err != nil {
+				return nil, fmt.Errorf("deposit %s: %w", batch[i], err)
+			}
+			out[batch[i]] = d
 		}
-		out = append(out, d)
 	}
 	return out, nil
 }

@@ -124,6 +124,7 @@ type PoolView struct {
 	RefundAddress  string         `json:"refund_address,omitempty"`
 	BudgetPerEpoch string         `json:"budget_per_epoch"`
 	Torrents       []string       `json:"torrents"`
+	TorrentCount   int            `json:"torrent_count"`
 	Funded         string         `json:"funded"`
 	Spent          string         `json:"spent"`
 	Refunded       string         `json:"refunded"`
@@ -452,7 +453,15 @@ func (p *Pools) publish(ctx context.Context, id string) {
 }
 
 // Get returns one pool; "global" is the global pool.
-func (p *Pools) Get(ctx context.Context, id string) (PoolView, error) {
+func (p *Pools) Get(ctx context.Context, id string) (PoolView, error) { return p.get(ctx, id, true) }
+
+// GetPublic is Get without the refund payouts (which the public view does
+// not show): one pipelined round trip.
+func (p *Pools) GetPublic(ctx context.Context, id string) (PoolView, error) {
+	return p.get(ctx, id, false)
+}
+
+func (p *Pools) get(ctx context.Context, id string, refunds bool) (PoolView, error) {
 	if id == GlobalPool {
 		return p.global(ctx)
 	}
@@ -485,13 +494,14 @@ func (p *Pools) Get(ctx context.Context, id string) (PoolView, error) {
 	v.Created, _ = strconv.ParseInt(m["created"], 10, 64)
 	v.Closed, _ = strconv.ParseInt(m["closed"], 10, 64)
 	slices.Sort(v.Torrents)
+	v.TorrentCount = len(v.Torrents)
 	rem, err := remainingOf(m)
 	if err != nil {
 		return PoolView{}, fmt.Errorf("pool %s: %w", id, err)
 	}
 	v.Remaining = rem.String()
 	v.EpochSpend, v.TorrentSpend = epochSpend(ep.Val()), torrentSpend(tsp.Val())
-	if v.State != PoolOpen {
+	if refunds && v.State != PoolOpen {
 		pos, err := Payouts(ctx, p.rdb, "", PoolAccount(id), 10)
 		if err != nil {
 			return PoolView{}, fmt.Errorf("pool %s: refunds: %w", id, err)
@@ -547,6 +557,84 @@ func (p *Pools) List(ctx context.Context) ([]PoolView, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// summaryBatch is how many pools one pipelined round trip of Summaries reads.
+const summaryBatch = 500
+
+// Summaries lists the global pool and every content-owner pool, by id,
+// without their torrents (only TorrentCount), per-torrent spend or refunds,
+// with at most epochs epoch spends and deposits deposits (newest first)
+// each. It reads in pipelines (a round trip per 500 pools, and an MGET per
+// 1000 deposits), never a round trip per pool.
+func (p *Pools) Summaries(ctx context.Context, epochs, deposits int) ([]PoolView, [][]Deposit, error) {
+	ids, err := p.IDs(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := p.global(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.EpochSpend = g.EpochSpend[:min(len(g.EpochSpend), epochs)]
+	views, deps := []PoolView{g}, [][]Deposit{nil}
+	var depIDs []string
+	for start := 0; start < len(ids); start += summaryBatch {
+		batch := ids[start:min(start+summaryBatch, len(ids))]
+		metas := make([]*redis.MapStringStringCmd, len(batch))
+		counts := make([]*redis.IntCmd, len(batch))
+		eps := make([]*redis.MapStringStringCmd, len(batch))
+		lists := make([]*redis.StringSliceCmd, len(batch))
+		if _, err := p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			for i, id := range batch {
+				metas[i] = pl.HGetAll(ctx, keyPool(id))
+				counts[i] = pl.SCard(ctx, keyPoolTorrents(id))
+				eps[i] = pl.HGetAll(ctx, keyPoolEpochs(id))
+				if deposits > 0 {
+					lists[i] = pl.LRange(ctx, keyPoolDeposits(id), 0, int64(deposits)-1)
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+		for i, id := range batch {
+			m := metas[i].Val()
+			if len(m) == 0 || m["state"] == "" || !ValidPoolID(id) || id == GlobalPool {
+				continue
+			}
+			v := PoolView{ID: id, Name: m["name"], Owner: m["owner"], State: m["state"], Bounty: m["bounty"],
+				DepositAddress: m["deposit"], RefundAddress: m["refund"], BudgetPerEpoch: m["budget"], TorrentCount: int(counts[i].Val()),
+				Funded: orZero(m["funded"]), Spent: orZero(m["spent"]), Refunded: orZero(m["refunded"])}
+			v.Created, _ = strconv.ParseInt(m["created"], 10, 64)
+			v.Closed, _ = strconv.ParseInt(m["closed"], 10, 64)
+			rem, err := remainingOf(m)
+			if err != nil {
+				return nil, nil, fmt.Errorf("pool %s: %w", id, err)
+			}
+			v.Remaining = rem.String()
+			es := epochSpend(eps[i].Val())
+			v.EpochSpend = es[:min(len(es), epochs)]
+			var ds []Deposit
+			if deposits > 0 {
+				for _, d := range lists[i].Val() {
+					ds = append(ds, Deposit{ID: d})
+					depIDs = append(depIDs, d)
+				}
+			}
+			views, deps = append(views, v), append(deps, ds)
+		}
+	}
+	bodies, err := loadDeposits(ctx, p.rdb, depIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, ds := range deps {
+		for j := range ds {
+			ds[j] = bodies[ds[j].ID]
+		}
+	}
+	return views, deps, nil
 }
 
 // IDs returns every content-owner pool id in settlement order (p1, p2, ...).

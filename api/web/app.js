@@ -303,7 +303,7 @@
         el("td", { class: "num", text: p.spent }),
         el("td", { class: "num", text: p.refunded || "0" }),
         el("td", { class: "num", text: p.global ? "—" : p.balance }),
-        el("td", { class: "num", text: p.global ? "all" : String((p.torrents || []).length) })));
+        el("td", { class: "num", text: p.global ? "all" : String(p.torrent_count || 0) })));
     }
   }
 
