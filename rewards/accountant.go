@@ -170,11 +170,12 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 	seenIP := make(map[ipEntry]struct{})
 	var ipAdds []ipEntry
 	byUser := make(map[string]int) // user -> its open chunk
+	tk := make(map[userTorrent]*userTorrentKeys)
 	var chunks []*chunk
 	for i := range events {
 		p := &preps[i]
 		ev := &events[i]
-		if err := a.prepare(i, ev, pools, p); err != nil {
+		if err := a.prepare(i, ev, pools, tk, p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -185,7 +186,7 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 			}
 		}
 		if ev.IP != ([16]byte{}) && p.nowEpoch >= minOpen {
-			ip := ipEntry{KeyTorrentIPs(ev.User, hex.EncodeToString(ev.InfoHash[:]), p.nowEpoch), netip.AddrFrom16(ev.IP).Unmap().String()}
+			ip := ipEntry{KeyTorrentIPs(ev.User, torrentKeys(tk, ev.User, ev.InfoHash).ih, p.nowEpoch), netip.AddrFrom16(ev.IP).Unmap().String()}
 			if _, ok := seenIP[ip]; !ok {
 				seenIP[ip] = struct{}{}
 				ipAdds = append(ipAdds, ip)
@@ -333,7 +334,7 @@ func (a *Accountant) callArgs(c *chunk, minOpen int64) ([]string, []any) {
 }
 
 // prepare checks one event and fills p with its keys and arguments.
-func (a *Accountant) prepare(i int, ev *Event, pools func([20]byte) []string, p *prepared) error {
+func (a *Accountant) prepare(i int, ev *Event, pools func([20]byte) []string, tk map[userTorrent]*userTorrentKeys, p *prepared) error {
 	if ev.User == "" {
 		return fmt.Errorf("rewards: account event %d: empty user id", i)
 	}
@@ -356,11 +357,10 @@ func (a *Accountant) prepare(i int, ev *Event, pools func([20]byte) []string, p 
 	p.nowEpoch = a.epoch.EpochOf(now)
 	p.first = a.epoch.EpochOf(now - a.maxGap)
 
-	ih := hex.EncodeToString(ev.InfoHash[:])
+	t := torrentKeys(tk, ev.User, ev.InfoHash)
 	pid := hex.EncodeToString(ev.PeerID[:])
-	p.sess = KeySession(ev.User, ih, pid)
-	p.set = KeySessions(ev.User, ih)
-	p.cred = KeyCredited(ev.User, ih)
+	p.sess = KeySession(ev.User, t.ih, pid)
+	p.set, p.cred = t.set, t.cred
 
 	size := ev.Size
 	if size <= 0 || size > maxExact {
@@ -385,6 +385,28 @@ func (a *Accountant) prepare(i int, ev *Event, pools func([20]byte) []string, p 
 		poolArg,                              // +11 pools
 	}
 	return nil
+}
+
+// userTorrent names a user's torrent.
+type userTorrent struct {
+	user string
+	ih   [20]byte
+}
+
+// userTorrentKeys are the keys of a user's torrent, built once per batch.
+type userTorrentKeys struct {
+	ih, set, cred string
+}
+
+func torrentKeys(tk map[userTorrent]*userTorrentKeys, user string, ih [20]byte) *userTorrentKeys {
+	k := userTorrent{user, ih}
+	if t, ok := tk[k]; ok {
+		return t
+	}
+	h := hex.EncodeToString(ih[:])
+	t := &userTorrentKeys{ih: h, set: KeySessions(user, h), cred: KeyCredited(user, h)}
+	tk[k] = t
+	return t
 }
 
 // parseOutcomes reads the 5 integers per event of one call.
