@@ -24,6 +24,7 @@ import (
 //	POST   /api/v1/pools/{id}/close               -> 202 pool (closing: the settler refunds within seconds)
 //	GET    /api/v1/pools/{id}/deposits            -> {"deposits":[...]}
 //	GET    /api/v1/deposits?unclaimed=1           -> {"deposits":[...]} transfers to deposit addresses without a pool
+//	POST   /api/v1/deposits/rescan                {"from_block":N} -> {"previous","cursor"}: the watcher reads from N again (back only; idempotent)
 //	POST   /api/v1/torrents/{info_hash}/bounty    {"refund_address","budget_per_epoch"} -> 201 new pool | 200 the open one (body optional then)
 //
 // The deposit key never leaves the keystore: only its address is shown.
@@ -38,6 +39,7 @@ func (s *Server) routePools(m *http.ServeMux, pools *rewards.Pools) {
 	m.Handle("POST /api/v1/pools/{id}/close", s.admin(h.close))
 	m.Handle("GET /api/v1/pools/{id}/deposits", s.admin(h.poolDeposits))
 	m.Handle("GET /api/v1/deposits", s.admin(h.unclaimed))
+	m.Handle("POST /api/v1/deposits/rescan", s.admin(h.rescan))
 	m.Handle("POST /api/v1/torrents/{info_hash}/bounty", s.admin(h.bounty))
 }
 
@@ -301,6 +303,40 @@ func (h *poolRoutes) deposits(w http.ResponseWriter, r *http.Request, pool strin
 		list = []rewards.Deposit{}
 	}
 	writeJSON(w, http.StatusOK, depositPage{Deposits: list})
+}
+
+type rescanResponse struct {
+	Previous int64 `json:"previous"` // the cursor before (the next block the watcher would have read)
+	Cursor   int64 `json:"cursor"`   // the next block it reads now
+}
+
+// rescan moves the deposit watcher's cursor back to from_block: the
+// watcher reads those blocks again, credits what it missed, and the
+// deposit markers make what it credited before a no-op. Moving forward is
+// a 409 (it would skip blocks).
+func (h *poolRoutes) rescan(w http.ResponseWriter, r *http.Request) {
+	obj, aerr := readObject(http.MaxBytesReader(w, r.Body, MaxBodyBytes), []string{"from_block"})
+	if aerr != nil {
+		writeError(w, aerr.status, aerr.msg)
+		return
+	}
+	raw := obj["from_block"]
+	var from int64
+	if jsonKind(raw) != "number" || json.Unmarshal(raw, &from) != nil || from < 0 {
+		writeError(w, http.StatusBadRequest, "invalid field \"from_block\": must be a block number (an integer >= 0), got "+quoteInput(string(raw)))
+		return
+	}
+	prev, next, err := h.pools.RescanDeposits(r.Context(), from)
+	if errors.Is(err, rewards.ErrRescanForward) {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	if err != nil {
+		h.s.internalError(w, r, "rescan deposits", err)
+		return
+	}
+	h.s.log.Info("deposit rescan requested", zap.String("action", "deposits.rescan"), zap.Int64("previous", prev), zap.Int64("cursor", next))
+	writeJSON(w, http.StatusOK, rescanResponse{Previous: prev, Cursor: next})
 }
 
 func (h *poolRoutes) bounty(w http.ResponseWriter, r *http.Request) {

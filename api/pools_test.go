@@ -282,3 +282,26 @@ func TestPublicPoolReader(t *testing.T) {
 		t.Fatalf("unknown pool %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestDepositRescanRoute moves the deposit cursor back (never forward) and
+// refuses bad bodies.
+func TestDepositRescanRoute(t *testing.T) {
+	e, _ := poolEnv(t)
+	ctx := context.Background()
+	e.rdb.Set(ctx, "sp:deposits:cursor", 500, 0)
+	rec := e.do("POST", "/api/v1/deposits/rescan", `{"from_block":120}`)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"previous":500`) || !strings.Contains(rec.Body.String(), `"cursor":120`) {
+		t.Fatalf("rescan: %d %s", rec.Code, rec.Body)
+	}
+	if cur, _ := e.rdb.Get(ctx, "sp:deposits:cursor").Int64(); cur != 120 {
+		t.Fatalf("cursor %d", cur)
+	}
+	wantError(t, e.do("POST", "/api/v1/deposits/rescan", `{"from_block":121}`), http.StatusConflict, "back")
+	for _, body := range []string{`{}`, `{"from_block":-1}`, `{"from_block":"5"}`, `{"from_block":1.5}`, `{"from_block":5,"x":1}`} {
+		wantError(t, e.do("POST", "/api/v1/deposits/rescan", body), http.StatusBadRequest)
+	}
+	if cur, _ := e.rdb.Get(ctx, "sp:deposits:cursor").Int64(); cur != 120 {
+		t.Fatalf("cursor %d after refused rescans", cur)
+	}
+	wantError(t, e.doAuth("POST", "/api/v1/deposits/rescan", `{"from_block":1}`, ""), http.StatusUnauthorized)
+}

@@ -53,7 +53,9 @@ type DepositConfig struct {
 	// most 100).
 	MaxRange int64 `yaml:"max_range"`
 	// StartBlock is the first block a new ledger scans; 0 starts at the
-	// confirmed head when the watcher first runs.
+	// confirmed head when the watcher first runs. It only applies while no
+	// cursor is stored: to read old blocks again, RescanDeposits (POST
+	// /api/v1/deposits/rescan) moves the cursor back.
 	StartBlock int64 `yaml:"start_block"`
 }
 
@@ -201,26 +203,39 @@ func (w *DepositWatcher) Poll(ctx context.Context) (int, error) {
 		if err != nil {
 			return done, err
 		}
-		if err := w.advance(ctx, to+1); err != nil {
+		if cur, err = w.advance(ctx, cur, to+1); err != nil {
 			return done, err
 		}
-		cur = to + 1
 		w.height.Set(float64(to))
 	}
 	w.lag.Set(float64(head - (cur - 1)))
 	return done, nil
 }
 
-// advance moves the cursor forward only (another watcher may be ahead).
-func (w *DepositWatcher) advance(ctx context.Context, next int64) error {
+// advance moves the cursor from `from` (where the range just read began)
+// to next, forward only, and returns where to read on. Another watcher may
+// be ahead (then the cursor stays where it is, or moves to next if that is
+// further); a rescan may have moved it back below from (then it stays,
+// and reading continues from it).
+func (w *DepositWatcher) advance(ctx context.Context, from, next int64) (int64, error) {
+	on := next
 	err := w.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		cur, err := tx.Get(ctx, keyDepositCursor).Int64()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		switch {
+		case errors.Is(err, redis.Nil):
+			cur = from
+		case err != nil:
 			return err
 		}
-		if cur >= next {
+		if cur < from { // moved back by a rescan: read from there
+			on = cur
 			return nil
 		}
+		if cur >= next {
+			on = cur
+			return nil
+		}
+		on = next
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, keyDepositCursor, next, 0)
 			return nil
@@ -228,12 +243,60 @@ func (w *DepositWatcher) advance(ctx context.Context, next int64) error {
 		return err
 	}, keyDepositCursor)
 	if errors.Is(err, redis.TxFailedErr) {
-		return nil // someone else moved it meanwhile
+		// Moved meanwhile (another watcher, or a rescan): read from it.
+		cur, err := w.Cursor(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("deposits: cursor: %w", err)
+		}
+		return cur, nil
 	}
 	if err != nil {
-		return fmt.Errorf("deposits: move cursor: %w", err)
+		return 0, fmt.Errorf("deposits: move cursor: %w", err)
 	}
-	return nil
+	return on, nil
+}
+
+// ErrRescanForward: a rescan may only move the deposit cursor back.
+var ErrRescanForward = errors.New("rescan: from_block is at or after the cursor (a rescan only moves it back)")
+
+// RescanDeposits moves the deposit watcher's cursor back to from, so the
+// next scan reads blocks from..cursor again: transfers it missed (a node
+// that answered an empty block, a pool whose address was mapped late) are
+// credited, and the markers sp:deposit:<txid>:<log index> make the ones
+// already credited a no-op. It never moves the cursor forward (from at or
+// past the cursor is ErrRescanForward) and, before the first scan, sets
+// the first block to read. It returns the cursor before and after.
+func RescanDeposits(ctx context.Context, rdb redis.UniversalClient, from int64) (prev, next int64, err error) {
+	if from < 0 {
+		return 0, 0, fmt.Errorf("rescan: from_block %d: must be >= 0", from)
+	}
+	for range 10 {
+		err = rdb.Watch(ctx, func(tx *redis.Tx) error {
+			cur, err := tx.Get(ctx, keyDepositCursor).Int64()
+			switch {
+			case errors.Is(err, redis.Nil):
+				cur = -1 // no scan yet: from becomes the first block
+			case err != nil:
+				return err
+			case from >= cur:
+				prev, next = cur, cur
+				return fmt.Errorf("%w: cursor %d, from_block %d", ErrRescanForward, cur, from)
+			}
+			prev, next = max(cur, 0), from
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, keyDepositCursor, from, 0)
+				return nil
+			})
+			return err
+		}, keyDepositCursor)
+		if !errors.Is(err, redis.TxFailedErr) {
+			break
+		}
+	}
+	if err != nil {
+		return prev, next, fmt.Errorf("deposits: %w", err)
+	}
+	return prev, next, nil
 }
 
 // creditAll credits the transfers that go to one of our deposit addresses.
@@ -412,4 +475,13 @@ func (p *Pools) Deposits(ctx context.Context, pool string, limit int64) ([]Depos
 		}
 	}
 	return Deposits(ctx, p.rdb, pool, limit)
+}
+
+// RescanDeposits moves the deposit cursor back to from (RescanDeposits).
+func (p *Pools) RescanDeposits(ctx context.Context, from int64) (prev, next int64, err error) {
+	prev, next, err = RescanDeposits(ctx, p.rdb, from)
+	if err == nil {
+		p.log.Info("deposit cursor moved back: the watcher rescans", zap.Int64("from", prev), zap.Int64("to", next))
+	}
+	return prev, next, err
 }
