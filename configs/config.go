@@ -167,6 +167,10 @@ func Default() Config {
 	}
 }
 
+// minDepositConfirmations is the least pools.deposits.confirmations on a
+// real chain: TRON blocks are irreversible after 19 confirmations.
+const minDepositConfirmations = 19
+
 // Env variables that override the file; secrets belong here, not in files.
 const (
 	EnvAdminToken    = "SEEDPAY_ADMIN_TOKEN"
@@ -349,6 +353,13 @@ func (c Config) Validate() error {
 			if err := c.Pools.Deposits.Validate(); err != nil {
 				errs = append(errs, err)
 			}
+			// serve reads transfers from the full node, whose newest blocks
+			// may still be reorganized: only the confirmation depth protects
+			// a credit (TRON blocks are final after 19). The simulated chain
+			// does not fork.
+			if d := c.Pools.Deposits.Confirmations; !c.Chain.Simulated && d >= 0 && d < minDepositConfirmations {
+				bad("pools.deposits.confirmations", "%d: want at least %d on a real chain (deposits are read from the full node, and TRON blocks are final only after 19 confirmations; 20 is the default)", d, minDepositConfirmations)
+			}
 			if !c.Chain.Simulated && !c.Payouts.Enabled {
 				if err := c.Chain.Config.Validate(); err != nil {
 					errs = append(errs, err)
@@ -387,8 +398,8 @@ func (c Config) Validate() error {
 			bad("public.addr", "%q: same as api.addr; leave it empty to serve the page on the API's port", c.Public.Addr)
 		}
 	}
-	if c.Public.Rate <= 0 || c.Public.Rate > 1e6 {
-		bad("public.rate", "%v: want requests per second per client, above 0", c.Public.Rate)
+	if !(c.Public.Rate > 0 && c.Public.Rate <= 1e6) { // also false for NaN
+		bad("public.rate", "%v: want requests per second per client, above 0 and at most 1000000", c.Public.Rate)
 	}
 	if c.Public.Burst < 1 || c.Public.Burst > 1e6 {
 		bad("public.burst", "%d: want 1..1000000", c.Public.Burst)

@@ -111,6 +111,10 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"public addr", "public:\n  addr: nonsense\n", "public.addr"},
 		{"public addr is the api's", "api:\n  addr: ':7000'\npublic:\n  addr: ':7000'\n", "public.addr"},
 		{"public rate", "public:\n  rate: 0\n", "public.rate"},
+		{"public rate NaN", "public:\n  rate: .nan\n", "public.rate"},
+		{"public rate infinite", "public:\n  rate: .inf\n", "public.rate"},
+		{"deposit confirmations zero on a real chain", "pools:\n  deposits:\n    enabled: true\n    confirmations: 0\n", "pools.deposits.confirmations: 0: want at least 19"},
+		{"deposit confirmations 18 on a real chain", "pools:\n  deposits:\n    enabled: true\n    confirmations: 18\n", "pools.deposits.confirmations: 18: want at least 19"},
 		{"public burst", "public:\n  burst: 0\n", "public.burst"},
 		{"public clients", "public:\n  max_clients: 0\n", "public.max_clients"},
 		{"trusted proxy", "public:\n  trusted_proxies: ['10.0.0.0/8', 'proxy.local']\n", "public.trusted_proxies[1]"},
@@ -151,6 +155,24 @@ func TestPoolDefaults(t *testing.T) {
 	// A file without a pools section (and no chain) watches nothing.
 	if d := Default().Pools.Deposits; d.Enabled {
 		t.Fatal("deposits on by default without a chain")
+	}
+}
+
+// TestDepositConfirmationsSimulated: the simulated chain does not fork, so
+// a low depth is fine there (dev uses 3); 19 is enough on a real chain.
+func TestDepositConfirmationsSimulated(t *testing.T) {
+	t.Setenv(EnvAdminToken, strings.Repeat("x", 30))
+	for _, body := range []string{
+		"chain:\n  simulated: true\npools:\n  deposits:\n    enabled: true\n    confirmations: 0\n",
+		"pools:\n  deposits:\n    enabled: true\n    confirmations: 19\n",
+	} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(path); err != nil {
+			t.Errorf("%q: %v", body, err)
+		}
 	}
 }
 
