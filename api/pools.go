@@ -25,7 +25,11 @@ import (
 //	GET    /api/v1/pools/{id}/deposits            -> {"deposits":[...]}
 //	GET    /api/v1/deposits?unclaimed=1           -> {"deposits":[...]} transfers to deposit addresses without a pool
 //	POST   /api/v1/deposits/rescan                {"from_block":N} -> {"previous","cursor"}: the watcher reads from N again (back only; idempotent)
-//	POST   /api/v1/torrents/{info_hash}/bounty    {"refund_address","budget_per_epoch"} -> 201 new pool | 200 the open one (body optional then)
+//	POST   /api/v1/torrents/{info_hash}/bounty    {"refund_address","budget_per_epoch"} -> 201 new pool | 200 the open one with "existing":true
+//	                                              (body optional then; a body given is not applied, and "note" says so)
+//
+// A bounty pool's torrents cannot be changed (409); an edit that keeps
+// losing to concurrent deposits or settlement is a 409 too.
 //
 // The deposit key never leaves the keystore: only its address is shown.
 
@@ -374,13 +378,25 @@ func (h *poolRoutes) bounty(w http.ResponseWriter, r *http.Request) {
 	if h.poolError(w, r, "bounty", "", err) {
 		return
 	}
-	status := http.StatusOK
 	if created {
-		status = http.StatusCreated
 		h.s.log.Info("bounty pool created", zap.String("action", "pool.bounty"), zap.String("pool", v.ID), zap.String("info_hash", ih.String()),
 			zap.String("deposit_address", v.DepositAddress))
+		writeJSON(w, http.StatusCreated, v)
+		return
 	}
-	writeJSON(w, status, v)
+	out := bountyResponse{PoolView: v, Existing: true}
+	if req.RefundAddress != "" {
+		out.Note = "this torrent already has an open bounty pool (" + v.ID + "): the request body was not applied; close that pool first to create a new one"
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// bountyResponse is an existing bounty pool: Existing says the call found
+// it rather than creating it, and Note says why a body was not applied.
+type bountyResponse struct {
+	rewards.PoolView
+	Existing bool   `json:"existing"`
+	Note     string `json:"note,omitempty"`
 }
 
 // poolError answers an error from the pool store and reports whether there
@@ -391,7 +407,7 @@ func (h *poolRoutes) poolError(w http.ResponseWriter, r *http.Request, op, id st
 		return false
 	case errors.Is(err, rewards.ErrPoolNotFound):
 		writeError(w, http.StatusNotFound, "pool not found")
-	case errors.Is(err, rewards.ErrPoolClosed):
+	case errors.Is(err, rewards.ErrPoolClosed), errors.Is(err, rewards.ErrPoolBusy), errors.Is(err, rewards.ErrBountyTorrents):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, rewards.ErrPoolInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -164,8 +164,24 @@ func TestPoolRoutes(t *testing.T) {
 		t.Fatalf("bounty %+v", b)
 	}
 	rec = e.do("POST", "/api/v1/torrents/"+strings.ToUpper(ihA)+"/bounty", "")
-	if rec.Code != http.StatusOK || decodeBody[rewards.PoolView](t, rec).ID != b.ID {
+	if rec.Code != http.StatusOK || decodeBody[bountyResponse](t, rec).ID != b.ID {
 		t.Fatalf("bounty again %d %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), `"existing":true`) || strings.Contains(rec.Body.String(), `"note"`) {
+		t.Errorf("bounty again without a body: %s", rec.Body)
+	}
+	// A body for a torrent with an open bounty is not applied, and the
+	// answer says so.
+	rec = e.do("POST", "/api/v1/torrents/"+ihA+"/bounty", `{"refund_address":"`+refundAddr+`","budget_per_epoch":"99"}`)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"existing":true`) || !strings.Contains(rec.Body.String(), "not applied") ||
+		decodeBody[bountyResponse](t, rec).BudgetPerEpoch != "5" {
+		t.Errorf("bounty with a body while one is open: %d %s", rec.Code, rec.Body)
+	}
+	// A bounty pool's torrents cannot be edited.
+	wantError(t, e.do("POST", "/api/v1/pools/"+b.ID+"/torrents", `{"torrents":["`+ihB+`"]}`), http.StatusConflict, "bounty")
+	wantError(t, e.do("DELETE", "/api/v1/pools/"+b.ID+"/torrents/"+ihA, ""), http.StatusConflict, "bounty")
+	if v, _ := pools.Get(ctx, b.ID); len(v.Torrents) != 1 || v.Torrents[0] != ihA {
+		t.Errorf("bounty torrents changed: %v", v.Torrents)
 	}
 	if ids, _ := pools.IDs(ctx); len(ids) != 2 {
 		t.Fatalf("pools %v", ids)

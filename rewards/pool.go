@@ -79,6 +79,14 @@ var (
 	ErrPoolNotFound = errors.New("pool not found")
 	ErrPoolInvalid  = errors.New("invalid pool")
 	ErrPoolClosed   = errors.New("pool is closed")
+	// ErrPoolBusy: the pool kept changing under an edit (deposits or
+	// settlement writing its hash); the edit was retried and not applied.
+	ErrPoolBusy = errors.New("pool is busy (changed by a concurrent deposit or settlement); try again")
+	// ErrBountyTorrents: a bounty pool funds exactly its one torrent.
+	ErrBountyTorrents = errors.New("a bounty pool funds exactly its one torrent: its torrents cannot be changed")
+	// ErrAddressInUse: a new deposit address is already mapped (to a pool
+	// or reserved); the keystore handed out an address twice.
+	ErrAddressInUse = errors.New("deposit address already in use")
 	// ErrNoKeystore: no deposit keystore is configured (pools.keystore_dir).
 	ErrNoKeystore = errors.New("pool creation is off: no deposit keystore configured (pools.keystore_dir)")
 )
@@ -270,8 +278,13 @@ func (p *Pools) Create(ctx context.Context, spec PoolSpec) (PoolView, error) {
 	if err != nil {
 		return PoolView{}, fmt.Errorf("pools: new deposit key: %w", err)
 	}
-	if err := p.rdb.SetNX(ctx, keyPoolAddr(addr), "", 0).Err(); err != nil {
+	reserved, err := p.rdb.SetNX(ctx, keyPoolAddr(addr), "", 0).Result()
+	if err != nil {
 		return PoolView{}, fmt.Errorf("pools: reserve deposit address: %w", err)
+	}
+	if !reserved { // never hand one address to two pools: its deposits would credit the wrong one
+		p.log.Error("pools: the keystore returned a deposit address that is already mapped", zap.String("deposit_address", addr))
+		return PoolView{}, fmt.Errorf("pools: reserve deposit address %s: %w", addr, ErrAddressInUse)
 	}
 	seq, err := p.rdb.Incr(ctx, keyPoolsSeq).Result()
 	if err != nil {
@@ -373,10 +386,17 @@ func (p *Pools) SetTorrents(ctx context.Context, id string, torrents []string, a
 	if len(ts) == 0 {
 		return PoolView{}, fmt.Errorf("%w: no torrents given", ErrPoolInvalid)
 	}
-	err = p.rdb.Watch(ctx, func(tx *redis.Tx) error {
-		st, err := p.state(ctx, tx, id)
+	err = p.watchRetry(ctx, id, func(tx *redis.Tx) error {
+		m, err := tx.HMGet(ctx, keyPool(id), "state", "bounty").Result()
 		if err != nil {
 			return err
+		}
+		st, _ := m[0].(string)
+		if st == "" {
+			return fmt.Errorf("pool %s: %w", id, ErrPoolNotFound)
+		}
+		if b, _ := m[1].(string); b != "" {
+			return fmt.Errorf("pool %s (bounty of %s): %w", id, b, ErrBountyTorrents)
 		}
 		if st != PoolOpen {
 			return fmt.Errorf("pool %s is %s: %w", id, st, ErrPoolClosed)
@@ -386,8 +406,18 @@ func (p *Pools) SetTorrents(ctx context.Context, id string, torrents []string, a
 			if err != nil {
 				return err
 			}
-			if int(n)+len(ts) > MaxPoolTorrents {
-				return fmt.Errorf("%w: at most %d torrents per pool", ErrPoolInvalid, MaxPoolTorrents)
+			member, err := tx.SMIsMember(ctx, keyPoolTorrents(id), toAny(ts)...).Result()
+			if err != nil {
+				return err
+			}
+			fresh := 0
+			for _, in := range member {
+				if !in {
+					fresh++
+				}
+			}
+			if int(n)+fresh > MaxPoolTorrents { // only new members count
+				return fmt.Errorf("%w: at most %d torrents per pool (has %d, %d new)", ErrPoolInvalid, MaxPoolTorrents, n, fresh)
 			}
 		}
 		_, err = tx.TxPipelined(ctx, func(pl redis.Pipeliner) error {
@@ -413,7 +443,8 @@ func (p *Pools) SetTorrents(ctx context.Context, id string, torrents []string, a
 // that may spend from it is still being credited. Closing again is a no-op.
 func (p *Pools) Close(ctx context.Context, id string) (PoolView, error) {
 	changed := false
-	err := p.rdb.Watch(ctx, func(tx *redis.Tx) error {
+	err := p.watchRetry(ctx, id, func(tx *redis.Tx) error {
+		changed = false
 		st, err := p.state(ctx, tx, id)
 		if err != nil || st != PoolOpen {
 			return err
@@ -433,6 +464,25 @@ func (p *Pools) Close(ctx context.Context, id string) (PoolView, error) {
 		p.log.Info("pool closing: the settler refunds what it holds", zap.String("pool", id))
 	}
 	return p.Get(ctx, id)
+}
+
+// poolEditAttempts bounds the optimistic transactions of one pool edit.
+const poolEditAttempts = 5
+
+// watchRetry runs fn in an optimistic transaction on keys, again when a
+// concurrent write (a deposit, settlement) to a watched key aborted it,
+// at most poolEditAttempts times; then it fails with ErrPoolBusy.
+func (p *Pools) watchRetry(ctx context.Context, id string, fn func(*redis.Tx) error, keys ...string) error {
+	for range poolEditAttempts {
+		err := p.rdb.Watch(ctx, fn, keys...)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("pool %s: %w", id, ErrPoolBusy)
 }
 
 func (p *Pools) state(ctx context.Context, c redis.Cmdable, id string) (string, error) {
