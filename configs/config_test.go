@@ -50,7 +50,7 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 		}
 		for _, key := range []string{"level", "format", "embedded", "addr", "password", "db", "http_addr", "udp_addr",
 			"announce_interval", "min_announce_interval", "default_numwant", "max_numwant", "max_scrape_infohashes",
-			"real_ip_header", "udp_connection_key", "udp_max_clock_skew", "udp_workers", "http_read_timeout",
+			"real_ip_header", "udp_connection_key", "udp_max_clock_skew", "udp_workers", "udp_sockets", "udp_batch", "http_read_timeout",
 			"http_write_timeout", "http_idle_timeout", "shutdown_timeout", "private", "client_whitelist",
 			"peer_lifetime", "gc_interval", "shard_count", "reload_interval", "flush_interval", "admin_token",
 			"enabled", "buffer_size", "rarity_exponent", "size_weight_min", "size_weight_max", "upload_rate", "max_gap",

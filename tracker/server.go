@@ -77,11 +77,24 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// listenUDP binds n sockets to addr, with SO_REUSEPORT when n > 1 (the
-// first fixes the port when addr asks for any).
+// listenUDP binds n sockets to addr, with SO_REUSEPORT when n > 1.
+//
+// SO_REUSEPORT would also let a second tracker started by mistake on the
+// same port share the traffic silently, so a plain bind first claims the
+// address (and fixes the port when addr asks for any): it fails while any
+// other socket holds the address, ours included, so the second instance
+// refuses to start like any tracker with one socket.
 func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
 	lc := net.ListenConfig{}
 	if n > 1 {
+		probe, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		addr = probe.LocalAddr().String()
+		if err := probe.Close(); err != nil {
+			return nil, err
+		}
 		lc.Control = reusePort
 	}
 	conns := make([]*net.UDPConn, 0, n)

@@ -505,3 +505,36 @@ func FuzzUDPAnnounceParse(f *testing.F) {
 		}
 	})
 }
+
+// TestUDPReusePortRefusesASecondTracker: with several SO_REUSEPORT sockets
+// bound, a second tracker on the same address fails to bind (instead of
+// silently taking a share of the traffic), whatever its socket count.
+func TestUDPReusePortRefusesASecondTracker(t *testing.T) {
+	first, err := listenUDP("127.0.0.1:0", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range first {
+			_ = c.Close()
+		}
+	}()
+	if len(first) != 3 {
+		t.Fatalf("%d sockets, want 3", len(first))
+	}
+	addr := first[0].LocalAddr().String()
+	for _, c := range first[1:] {
+		if c.LocalAddr().String() != addr {
+			t.Fatalf("socket on %s, the first on %s", c.LocalAddr(), addr)
+		}
+	}
+	for _, n := range []int{1, 2, 3} {
+		second, err := listenUDP(addr, n)
+		if err == nil {
+			for _, c := range second {
+				_ = c.Close()
+			}
+			t.Fatalf("a second tracker with %d socket(s) bound %s beside the first", n, addr)
+		}
+	}
+}

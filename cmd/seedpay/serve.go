@@ -207,10 +207,10 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 			}
 		}
 	}
-	logic := middleware.NewLogic(middleware.ResponseConfig{
+	logic := tracker.NewLogic(middleware.ResponseConfig{
 		AnnounceInterval:    cfg.Tracker.AnnounceInterval,
 		MinAnnounceInterval: cfg.Tracker.MinAnnounceInterval,
-	}, peers,
+	},
 		[]middleware.Hook{authHook, swarm.NewResponder(peers, cache)},
 		postHooks,
 	)
