@@ -238,13 +238,12 @@ func (s *Settler) SettleDue(ctx context.Context, token int64) error {
 	return s.refundClosing(ctx, token, next)
 }
 
-// Seal returns the record of epoch n, computing and writing it if it is not
-// sealed yet. A record, once written, is never rewritten.
-func (s *Settler) Seal(ctx context.Context, n int64) (*Record, error) { return s.seal(ctx, n, 0) }
-
-// seal is Seal; with a token (non-zero) the record is written only while
-// that token holds the leader lock, so a settler that lost its lock cannot
-// seal an epoch after the leader refunded a pool the record spends from.
+// seal returns the record of epoch n, computing and writing it if it is not
+// sealed yet. A record, once written, is never rewritten. It is written
+// only while token holds the leader lock (else ErrNotLeader, nothing
+// written), so a settler that lost its lock cannot seal an epoch after the
+// leader refunded a pool the record spends from. There is no unfenced way
+// to seal.
 func (s *Settler) seal(ctx context.Context, n int64, token int64) (*Record, error) {
 	if rec, err := LoadRecord(ctx, s.rdb, n); err == nil {
 		return rec, nil
@@ -259,12 +258,7 @@ func (s *Settler) seal(ctx context.Context, n int64, token int64) (*Record, erro
 	if err != nil {
 		return nil, err
 	}
-	var ok bool
-	if token == 0 {
-		ok, err = s.rdb.SetNX(ctx, KeyEpochRecord(n), body, 0).Result()
-	} else {
-		ok, err = s.setRecordFenced(ctx, n, body, token)
-	}
+	ok, err := s.setRecordFenced(ctx, n, body, token)
 	if err != nil {
 		return nil, fmt.Errorf("settler: write record %d: %w", n, err)
 	}

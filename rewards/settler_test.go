@@ -104,7 +104,7 @@ func TestSealDividesAndIsDeterministic(t *testing.T) {
 		t.Fatalf("root %s, want %x", a.Root, root)
 	}
 
-	rec, err := s.Seal(ctx, 100)
+	rec, err := s.seal(ctx, 100, lead(t, s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSealDividesAndIsDeterministic(t *testing.T) {
 	}
 	// Points arriving after sealing do not change a sealed epoch.
 	seedPoints(t, rdb, 100, "late", 1000, 10)
-	again, _ := s.Seal(ctx, 100)
+	again, _ := s.seal(ctx, 100, 0) // sealed: read back, whoever asks
 	if again.Root != rec.Root || len(again.Users) != 3 {
 		t.Fatal("a sealed record changed")
 	}
@@ -162,7 +162,8 @@ func TestApplyIsIdempotentAndFenced(t *testing.T) {
 	s := newTestSettler(t, rdb, "40000000000000000000000", 2)
 	rdb.Set(ctx, KeyBalance("alice"), "9223372036854775807", 0)
 
-	rec, err := s.Seal(ctx, 1)
+	tok := lead(t, s)
+	rec, err := s.seal(ctx, 1, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,6 @@ func TestApplyIsIdempotentAndFenced(t *testing.T) {
 	if bal, _ := rdb.Get(ctx, KeyBalance("alice")).Result(); bal != "9223372036854775807" {
 		t.Fatalf("fenced apply changed the balance to %s", bal)
 	}
-	tok := lead(t, s)
 	for range 3 {
 		rdb.Del(ctx, KeyEpochApplied(1)) // as if the process died before marking
 		if err := s.Apply(ctx, rec, tok); err != nil {
@@ -188,6 +188,58 @@ func TestApplyIsIdempotentAndFenced(t *testing.T) {
 	}
 	if cr, _ := rdb.HGet(ctx, KeyCredits("bob"), "1").Result(); cr != "10000000000000000000000" {
 		t.Fatalf("credit record %s", cr)
+	}
+}
+
+// TestSealAndRefundFenced: a settler whose lock was taken over (a stale
+// fencing token) can neither seal an epoch nor refund a closing pool: both
+// fail with ErrNotLeader and write nothing (no record, no refund).
+func TestSealAndRefundFenced(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	rdb.Set(ctx, KeyFirstEpoch, 10, 0)
+	pools := newTestPools(t, rdb)
+	a := mustPool(t, pools, "40", ih('1'))
+	fund(t, rdb, a.ID, "100")
+	seedPoints(t, rdb, 10, "alice", 3, 3)
+	s := newTestSettler(t, rdb, "0", 11)
+	stale := lead(t, s)
+	rdb.Del(ctx, KeySettleLock) // the lock expired; another settler leads now
+	fresh := lead(t, s)
+	if _, err := s.seal(ctx, 10, stale); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("seal with a stale token: %v, want ErrNotLeader", err)
+	}
+	if _, err := s.seal(ctx, 10, 0); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("seal without a token: %v, want ErrNotLeader", err)
+	}
+	if n, _ := rdb.Exists(ctx, KeyEpochRecord(10)).Result(); n != 0 {
+		t.Fatal("a fenced seal wrote the record")
+	}
+	if _, err := pools.Close(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.refundClosing(ctx, stale, 10); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("refund with a stale token: %v, want ErrNotLeader", err)
+	}
+	v, _ := pools.Get(ctx, a.ID)
+	if v.State != PoolClosing || v.Refunded != "0" {
+		t.Fatalf("a fenced refund changed the pool: %+v", v)
+	}
+	if n, _ := rdb.Exists(ctx, KeyBalance(PoolAccount(a.ID))).Result(); n != 0 {
+		t.Fatal("a fenced refund credited the pool account")
+	}
+	if n, _ := rdb.SIsMember(ctx, KeyPayoutCandidates, PoolAccount(a.ID)).Result(); n {
+		t.Fatal("a fenced refund queued a payout")
+	}
+	// The leader does both.
+	if _, err := s.seal(ctx, 10, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.refundClosing(ctx, fresh, 11); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := pools.Get(ctx, a.ID); v.State != PoolClosed || v.Refunded != "100" {
+		t.Fatalf("leader's refund: %+v", v)
 	}
 }
 
