@@ -59,6 +59,12 @@ type PoolsConfig struct {
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// Deposits configures the watcher that credits pools from the chain.
 	Deposits rewards.DepositConfig `yaml:"deposits"`
+	// MinRefund (base units) is the least a closed pool must hold
+	// unrefunded before a late deposit reopens its refund; smaller late
+	// deposits are credited and listed (held) but not refunded
+	// automatically, so dust cannot force a refund payout each. Empty:
+	// payouts.min_payout.
+	MinRefund string `yaml:"min_refund"`
 }
 
 // ChainConfig says which TRON node pays and with which key.
@@ -215,12 +221,15 @@ func Parse(data []byte) (Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Config{}, err
 	}
-	if len(root.Content) == 0 {
-		return cfg, nil
+	if len(root.Content) > 0 {
+		if err := decodeStrict(root.Content[0], reflect.ValueOf(&cfg).Elem(), ""); err != nil {
+			return Config{}, err
+		}
 	}
-	if err := decodeStrict(root.Content[0], reflect.ValueOf(&cfg).Elem(), ""); err != nil {
-		return Config{}, err
+	if cfg.Pools.MinRefund == "" {
+		cfg.Pools.MinRefund = cfg.Payouts.MinPayout
 	}
+	cfg.Pools.Deposits.MinRefund = cfg.Pools.MinRefund // the watcher applies it
 	return cfg, nil
 }
 
@@ -348,6 +357,9 @@ func (c Config) Validate() error {
 	if c.Rewards.Enabled {
 		if c.Pools.ReloadInterval < time.Second {
 			bad("pools.reload_interval", "%s: must be at least 1s", c.Pools.ReloadInterval)
+		}
+		if v, err := rewards.ParseAmount(c.Pools.MinRefund); (err != nil || v.Sign() == 0) && !c.Pools.Deposits.Enabled { // else Deposits.Validate says it
+			bad("pools.min_refund", "%q: want a positive integer of base units (a string of digits)", c.Pools.MinRefund)
 		}
 		if c.Pools.Deposits.Enabled {
 			if err := c.Pools.Deposits.Validate(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seedpay/seedpay/rewards"
 )
 
 func TestEmbeddedDevDefault(t *testing.T) {
@@ -58,7 +60,7 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 			"simulated", "sim_fund", "network", "full_node", "solidity_node", "token", "token_decimals", "fee_limit", "expiration",
 			"call_timeout", "tls", "api_key", "hot_key", "keystore", "min_payout", "interval", "concurrency",
 			"resource_pause", "accept_unsafe_ledger", "receipts", "max_redownload", "pair_epoch_cap",
-			"uploader_epoch_cap", "max_skew", "max_batch", "rate", "burst", "max_clients", "trusted_proxies"} {
+			"uploader_epoch_cap", "max_skew", "max_batch", "rate", "burst", "max_clients", "trusted_proxies", "min_refund"} {
 			if !strings.Contains(string(data), "  "+key+":") {
 				t.Errorf("%s does not document %s", file, key)
 			}
@@ -118,6 +120,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"public burst", "public:\n  burst: 0\n", "public.burst"},
 		{"public clients", "public:\n  max_clients: 0\n", "public.max_clients"},
 		{"trusted proxy", "public:\n  trusted_proxies: ['10.0.0.0/8', 'proxy.local']\n", "public.trusted_proxies[1]"},
+		{"min refund", "pools:\n  min_refund: '1.5'\n", "pools.min_refund"},
+		{"min refund zero", "pools:\n  deposits:\n    enabled: false\n  min_refund: '0'\n", "pools.min_refund"},
 		{"unknown pools key", "pools:\n  keystore: x\n", "pools.keystore (line 2): unknown key"},
 	}
 	for _, tt := range tests {
@@ -155,6 +159,25 @@ func TestPoolDefaults(t *testing.T) {
 	// A file without a pools section (and no chain) watches nothing.
 	if d := Default().Pools.Deposits; d.Enabled {
 		t.Fatal("deposits on by default without a chain")
+	}
+}
+
+// TestMinRefund: pools.min_refund defaults to payouts.min_payout and
+// reaches the deposit watcher's config.
+func TestMinRefund(t *testing.T) {
+	cfg, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Pools.MinRefund != cfg.Payouts.MinPayout || cfg.Pools.Deposits.MinRefund != cfg.Payouts.MinPayout || cfg.Pools.MinRefund == "" {
+		t.Fatalf("dev min_refund %q / %q, min_payout %q", cfg.Pools.MinRefund, cfg.Pools.Deposits.MinRefund, cfg.Payouts.MinPayout)
+	}
+	c, err := Parse([]byte("pools:\n  min_refund: '5000'\n"))
+	if err != nil || c.Pools.Deposits.MinRefund != "5000" {
+		t.Fatalf("explicit min_refund: %q %v", c.Pools.Deposits.MinRefund, err)
+	}
+	if c, err := Parse(nil); err != nil || c.Pools.Deposits.MinRefund != rewards.DefaultPayerConfig().MinPayout {
+		t.Fatalf("empty file: %q %v", c.Pools.Deposits.MinRefund, err)
 	}
 }
 

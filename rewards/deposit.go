@@ -57,6 +57,13 @@ type DepositConfig struct {
 	// cursor is stored: to read old blocks again, RescanDeposits (POST
 	// /api/v1/deposits/rescan) moves the cursor back.
 	StartBlock int64 `yaml:"start_block"`
+	// MinRefund (base units; configs sets it from pools.min_refund): a
+	// deposit to a closed (refunded) pool reopens its refund only once the
+	// pool holds at least this much unrefunded; below it the deposit is
+	// credited and listed (held) but not refunded automatically, so dust
+	// sent to a closed pool cannot force a refund payout each. "" or "1":
+	// every late deposit is refunded.
+	MinRefund string `yaml:"-"`
 }
 
 // DefaultDepositConfig is off (it needs a chain node: the config files
@@ -81,6 +88,11 @@ func (c DepositConfig) Validate() error {
 	if c.StartBlock < 0 {
 		errs = append(errs, fmt.Errorf("pools.deposits.start_block %d: must be >= 0", c.StartBlock))
 	}
+	if c.MinRefund != "" {
+		if v, err := ParseAmount(c.MinRefund); err != nil || v.Sign() == 0 {
+			errs = append(errs, fmt.Errorf("pools.min_refund %q: want a positive integer of base units", c.MinRefund))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -95,6 +107,10 @@ type Deposit struct {
 	Amount   string `json:"amount"`         // base units
 	Pool     string `json:"pool,omitempty"` // "" when unclaimed
 	Seen     int64  `json:"seen"`           // unix time the watcher recorded it
+	// Held: it reached a closed pool while the pool held less than
+	// pools.min_refund unrefunded, so it was credited but not refunded
+	// (a later deposit that brings the pool to min_refund refunds it all).
+	Held bool `json:"held,omitempty"`
 }
 
 // DepositID names a transfer uniquely.
@@ -108,8 +124,11 @@ type DepositWatcher struct {
 	log *zap.Logger
 	now func() time.Time
 
+	minRefund *big.Int
+
 	credited  prometheus.Counter
 	unclaimed prometheus.Counter
+	held      prometheus.Counter
 	errors    prometheus.Counter
 	height    prometheus.Gauge
 	lag       prometheus.Gauge
@@ -123,7 +142,13 @@ func NewDepositWatcher(rdb redis.UniversalClient, src TransferSource, cfg Deposi
 	if log == nil {
 		log = zap.NewNop()
 	}
-	w := &DepositWatcher{rdb: rdb, src: src, cfg: cfg, log: log, now: time.Now,
+	minRefund := big.NewInt(1)
+	if cfg.MinRefund != "" {
+		minRefund, _ = ParseAmount(cfg.MinRefund)
+	}
+	w := &DepositWatcher{rdb: rdb, src: src, cfg: cfg, log: log, now: time.Now, minRefund: minRefund,
+		held: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "held_total",
+			Help: "Deposits to a closed pool credited but not refunded: the pool holds less than pools.min_refund unrefunded."}),
 		credited: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "credited_total",
 			Help: "Deposits credited to a pool (once per transfer)."}),
 		unclaimed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "unclaimed_total",
@@ -135,7 +160,7 @@ func NewDepositWatcher(rdb redis.UniversalClient, src TransferSource, cfg Deposi
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "seedpay", Subsystem: "deposits", Name: "watcher_lag_blocks",
 			Help: "Chain head minus the last scanned block (confirmations included)."}),
 	}
-	for _, c := range []prometheus.Collector{w.credited, w.unclaimed, w.errors, w.height, w.lag} {
+	for _, c := range []prometheus.Collector{w.credited, w.unclaimed, w.held, w.errors, w.height, w.lag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -368,14 +393,24 @@ func (w *DepositWatcher) credit(ctx context.Context, t TokenTransfer, pool strin
 				return err
 			}
 		}
-		d.Pool = ""
+		d.Pool, d.Held = "", false
 		var funded *big.Int
+		reopen := false
 		if m["state"] != "" {
 			f, ok := new(big.Int).SetString(orZero(m["funded"]), 10)
 			if !ok {
 				return fmt.Errorf("pool %s: stored funded %q", pool, m["funded"])
 			}
 			funded, d.Pool = f.Add(f, t.Amount), pool
+			if m["state"] == PoolClosed { // closed and refunded: refund this too, if it is worth a payout
+				after := map[string]string{"funded": funded.String(), "spent": m["spent"], "refunded": m["refunded"]}
+				rem, err := remainingOf(after)
+				if err != nil {
+					return fmt.Errorf("pool %s: %w", pool, err)
+				}
+				reopen = rem.Cmp(w.minRefund) >= 0
+				d.Held = !reopen
+			}
 		}
 		body, _ := json.Marshal(d)
 		fresh = true
@@ -387,7 +422,7 @@ func (w *DepositWatcher) credit(ctx context.Context, t TokenTransfer, pool strin
 			}
 			p.HSet(ctx, keyPool(pool), "funded", funded.String())
 			p.LPush(ctx, keyPoolDeposits(pool), id)
-			if m["state"] == PoolClosed { // closed and refunded: refund this too
+			if reopen {
 				p.HSet(ctx, keyPool(pool), "state", PoolClosing)
 			}
 			return nil
@@ -407,6 +442,11 @@ func (w *DepositWatcher) credit(ctx context.Context, t TokenTransfer, pool strin
 		return true, nil
 	}
 	w.credited.Inc()
+	if d.Held {
+		w.held.Inc()
+		w.log.Warn("deposit to a closed pool held: below pools.min_refund, not refunded automatically", zap.String("pool", d.Pool),
+			zap.String("deposit", id), zap.String("from", t.From), zap.String("amount", d.Amount), zap.String("min_refund", w.minRefund.String()))
+	}
 	w.log.Info("deposit credited", zap.String("pool", d.Pool), zap.String("deposit", id), zap.String("from", t.From),
 		zap.String("amount", d.Amount), zap.Int64("block", t.Block))
 	_ = w.rdb.Publish(ctx, PoolsChannel, d.Pool).Err()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 
@@ -250,5 +251,62 @@ func TestRescanDeposits(t *testing.T) {
 	}
 	if cur, _ := w.Cursor(ctx); cur != 3 {
 		t.Fatalf("cursor %d, want the rescan's 3", cur)
+	}
+}
+
+// TestLateDustHeld: below pools.min_refund, a deposit to a closed pool is
+// credited and listed (held, counted) but does not reopen the refund; once
+// the pool holds min_refund unrefunded, the next deposit reopens it and the
+// refund returns everything held.
+func TestLateDustHeld(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	rdb.Set(ctx, KeyFirstEpoch, 10, 0)
+	pools := newTestPools(t, rdb)
+	a := mustPool(t, pools, "10", ih('1'))
+	cfg := DefaultDepositConfig()
+	cfg.MinRefund = "100"
+	w, err := NewDepositWatcher(rdb, &fakeTransfers{}, cfg, prometheus.NewRegistry(), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, keyPool(a.ID), "state", PoolClosed, "funded", "50", "refunded", "50")
+	for i, amt := range []int64{5, 1} {
+		if ok, err := w.Credit(ctx, TokenTransfer{TxID: fmt.Sprintf("d%d", i), Block: 40, From: "TGriefer", To: a.DepositAddress, Amount: big.NewInt(amt)}); !ok || err != nil {
+			t.Fatalf("credit: %v %v", ok, err)
+		}
+	}
+	v, _ := pools.Get(ctx, a.ID)
+	if v.State != PoolClosed || v.Funded != "56" || v.Remaining != "6" {
+		t.Fatalf("dust reopened the pool: %+v", v)
+	}
+	deps, _ := pools.Deposits(ctx, a.ID, 10)
+	if len(deps) != 2 || !deps[0].Held || !deps[1].Held {
+		t.Fatalf("held deposits %+v", deps)
+	}
+	if testutil.ToFloat64(w.held) != 2 || testutil.ToFloat64(w.credited) != 2 {
+		t.Fatalf("held %v credited %v", testutil.ToFloat64(w.held), testutil.ToFloat64(w.credited))
+	}
+	// 94 more: the pool holds 100, so it is refunded, held dust included.
+	if ok, err := w.Credit(ctx, TokenTransfer{TxID: "big", Block: 41, From: "TOwner", To: a.DepositAddress, Amount: big.NewInt(94)}); !ok || err != nil {
+		t.Fatalf("credit: %v %v", ok, err)
+	}
+	if v, _ = pools.Get(ctx, a.ID); v.State != PoolClosing {
+		t.Fatalf("a deposit reaching min_refund left the pool %s", v.State)
+	}
+	if deps, _ = pools.Deposits(ctx, a.ID, 1); deps[0].Held {
+		t.Fatal("the reopening deposit is marked held")
+	}
+	s := newTestSettler(t, rdb, "0", 10)
+	if err := s.refundClosing(ctx, lead(t, s), 10); err != nil {
+		t.Fatal(err)
+	}
+	if bal, _ := rdb.Get(ctx, KeyBalance(PoolAccount(a.ID))).Result(); bal != "100" {
+		t.Fatalf("refund %s, want 100", bal)
+	}
+	bad := DefaultDepositConfig()
+	bad.MinRefund = "0"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "pools.min_refund") {
+		t.Fatalf("min_refund 0: %v", err)
 	}
 }
