@@ -24,7 +24,13 @@
 #   --receipt-batch N       receipts per POST (env BENCH_RECEIPT_BATCH; default 100)
 #   --rev REV               build seedpay and the load generators from commit REV (git archive into the
 #                           work dir) instead of the work tree, e.g. --rev HEAD (env BENCH_REV)
+#   --no-latency            skip the open-loop latency step (below)
+#   --no-http               skip the wrk (HTTP) measurements
 #   --keep                  keep the work dir (logs, configs) instead of deleting it
+# Latency at half load: after each tracker's closed-loop UDP run, udpload runs
+# open loop (-rate) at half of the responses/s that tracker just reached, for
+# the same duration, latency from each request's scheduled send time; its
+# p50/p90/p99/p99.9 are printed in a second table.
 # Everything runs on loopback; every process started here is killed on exit.
 set -euo pipefail
 
@@ -39,6 +45,8 @@ RECEIPT_BATCH=${BENCH_RECEIPT_BATCH:-100}
 REV=${BENCH_REV:-}
 QUICK=0
 DO_1M=1
+DO_LAT=1
+DO_HTTP=1
 KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -46,6 +54,8 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=${2:?--duration needs seconds}; shift ;;
     --duration=*) DURATION=${1#*=} ;;
     --no-1m) DO_1M=0 ;;
+    --no-latency) DO_LAT=0 ;;
+    --no-http) DO_HTTP=0 ;;
     --trackers) TRACKERS=${2:?}; shift ;;
     --trackers=*) TRACKERS=${1#*=} ;;
     --receipt-rate) RECEIPT_RATE=${2:?}; shift ;;
@@ -83,6 +93,8 @@ FILL_PEERS=1000          # peers per torrent in the 1M step: 1,000,000 peers
 FILL_MAX=120             # seconds a fill may take at most
 SOCKETS=64               # udpload sockets ...
 WINDOW=2                 # ... x requests in flight each: 128, below a tracker socket's default receive buffer
+LAT_SOCKETS=16           # open-loop latency step: sockets ...
+LAT_WINDOW=64            # ... x window: only a bound; at half load a few requests are in flight
 WRK_THREADS=2
 WRK_CONNS=50
 NUMWANT=30
@@ -149,6 +161,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 TICKS=$(getconf CLK_TCK)
 
 kv() { # FILE KEY: the value of KEY on the last RESULT line
+  [ -f "$1" ] || return 0 # a step not run (--no-http, --no-latency)
   awk -v k="$2" '/^RESULT /{for (i = 2; i <= NF; i++) {split($i, a, "="); if (a[1] == k) v = a[2]}} END {print (v == "" ? "" : v)}' "$1" 2>/dev/null
 }
 
@@ -406,14 +419,27 @@ measure() { # run tracker
   R[$run/$t/udp_cpu]=$(awk -v t=$(( b - a + y - x )) -v hz="$TICKS" -v d="$(kv "$d/udp" elapsed_s)" 'BEGIN {if (d > 0) printf "%.2f", t / hz / d}')
   R[$run/$t/udp_gen_cpu]=$(awk -v d="$(kv "$d/udp" elapsed_s)" '{if (d > 0) printf "%.2f", ($1 + $2) / d}' "$d/udp.time")
 
-  log "$run: $t: HTTP ${DURATION}s (keep-alive)"
-  a=$(cpu_ticks "$TPID"); x=0; [ -n "$XPID" ] && x=$(cpu_ticks "$XPID")
-  wrk_run "$d/http" keep
-  b=$(cpu_ticks "$TPID"); y=0; [ -n "$XPID" ] && y=$(cpu_ticks "$XPID")
-  R[$run/$t/http_cpu]=$(awk -v t=$(( b - a + y - x )) -v hz="$TICKS" -v d="$DURATION" 'BEGIN {printf "%.2f", t / hz / d}')
-  R[$run/$t/http_gen_cpu]=$(awk -v d="$DURATION" '{printf "%.2f", ($1 + $2) / d}' "$d/http.time")
-  log "$run: $t: HTTP ${DURATION}s (Connection: close)"
-  wrk_run "$d/httpclose" close
+  if [ $DO_LAT = 1 ]; then
+    local peak half
+    peak=$(kv "$d/udp" responses_per_s)
+    half=$(( ${peak:-0} / 2 ))
+    [ "$half" -ge 1 ] || die "$t: no closed-loop peak to halve"
+    log "$run: $t: UDP open loop at $half/s (half of its closed-loop $peak/s) ${DURATION}s"
+    udpload "$d/lat" -rate "$half" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
+      -sockets $LAT_SOCKETS -window $LAT_WINDOW
+    [ -n "$(kv "$d/lat" rate)" ] || { cat "$d/lat" >&2; die "$t: open-loop run failed"; }
+  fi
+
+  if [ $DO_HTTP = 1 ]; then
+    log "$run: $t: HTTP ${DURATION}s (keep-alive)"
+    a=$(cpu_ticks "$TPID"); x=0; [ -n "$XPID" ] && x=$(cpu_ticks "$XPID")
+    wrk_run "$d/http" keep
+    b=$(cpu_ticks "$TPID"); y=0; [ -n "$XPID" ] && y=$(cpu_ticks "$XPID")
+    R[$run/$t/http_cpu]=$(awk -v t=$(( b - a + y - x )) -v hz="$TICKS" -v d="$DURATION" 'BEGIN {printf "%.2f", t / hz / d}')
+    R[$run/$t/http_gen_cpu]=$(awk -v d="$DURATION" '{printf "%.2f", ($1 + $2) / d}' "$d/http.time")
+    log "$run: $t: HTTP ${DURATION}s (Connection: close)"
+    wrk_run "$d/httpclose" close
+  fi
   [ "$t" = seedpay-receipts ] && receipts_stop "$d"
 
   R[$run/$t/rss]=$(rss_kb "$TPID")
@@ -456,6 +482,7 @@ cell() { # value base fmt -> "12345 (1.00x)"
   printf "$fmt (%sx)" "$v" "$(ratio "$v" "$b")"
 }
 ms() { awk -v u="$1" 'BEGIN {if (u == "") print ""; else printf "%.2f", u / 1000}'; }
+ms3() { awk -v u="$1" 'BEGIN {if (u == "") print ""; else printf "%.3f", u / 1000}'; }
 
 label() {
   case $1 in
@@ -546,6 +573,31 @@ print_details() {
   fi
 }
 
+print_latency() { # the open-loop step: p99 at half of each tracker's closed-loop peak
+  [ $DO_LAT = 1 ] || return 0
+  local run t d base line
+  echo
+  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission); service = from the actual send; lag = pacer's send - schedule:"
+  echo
+  echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  for run in $RUNS; do
+    base=""
+    [[ " $TRACKERS " == *" opentracker "* ]] && base=$(ms "$(kv "$WORK/$run-opentracker/lat" p99_us)")
+    for t in $TRACKERS; do
+      d=$WORK/$run-$t
+      [ -f "$d/lat" ] || continue
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
+        "$(kv "$d/udp" responses_per_s)" "$(kv "$d/lat" rate)" "$(kv "$d/lat" responses_per_s)" \
+        "$(ms3 "$(kv "$d/lat" p50_us)")" "$(ms3 "$(kv "$d/lat" p90_us)")" \
+        "$(ms3 "$(kv "$d/lat" p99_us)") ($(ratio "$(ms "$(kv "$d/lat" p99_us)")" "$base")x)" \
+        "$(ms3 "$(kv "$d/lat" p999_us)")" "$(ms3 "$(kv "$d/lat" max_us)")" \
+        "$(ms3 "$(kv "$d/lat" svc_p99_us)")" "$(ms3 "$(kv "$d/lat" lag_p99_us)")" \
+        "$(kv "$d/lat" timeouts)" "$(kv "$d/lat" unsent)"
+    done
+  done
+}
+
 print_receipts() { # the ratio of announce throughput with receipts flowing to without
   [[ " $TRACKERS " == *" seedpay-on "* && " $TRACKERS " == *" seedpay-receipts "* ]] || return 0
   local run d
@@ -593,6 +645,7 @@ ELAPSED=$(( $(date +%s) - START_TIME ))
   echo "load: $TORRENTS torrents x $PEERS peers (filled first, numwant 0), exponential head, 75% seeders, numwant $NUMWANT; UDP: udpload $SOCKETS sockets x $WINDOW in flight, announce:scrape 100:1; HTTP: wrk -t$WRK_THREADS -c$WRK_CONNS; ${DURATION}s per measurement; pinned = tracker (+ Redis) on CPU 0, load on CPU 1; ratios are to opentracker in the same run; tracker CPU-s includes seedpay's Redis; HTTP latency is from the keep-alive run"
   echo
   print_table
+  print_latency
   print_receipts
   print_details
   echo

@@ -36,7 +36,8 @@ type stats struct {
 	timeouts, late, malformed    uint64
 	sendErrors, sockErrors       uint64
 	errors                       map[string]uint64
-	hist                         histogram
+	hist                         histogram // latency from the scheduled send (-rate) or the send
+	svc                          histogram // latency from the actual send (service time)
 }
 
 func (s *stats) add(o *stats) {
@@ -56,6 +57,7 @@ func (s *stats) add(o *stats) {
 		s.errors[m] += c
 	}
 	s.hist.merge(&o.hist)
+	s.svc.merge(&o.svc)
 }
 
 const (
@@ -68,7 +70,8 @@ const (
 type slot struct {
 	kind uint8
 	tx   uint32
-	sent time.Time
+	sent time.Time // when it was written
+	due  time.Time // when it was scheduled (-rate); sent in the closed loop
 }
 
 // shared is what the workers coordinate through.
@@ -89,6 +92,9 @@ func (sh *shared) claim() (k int64, ok bool) {
 }
 
 type worker struct {
+	mu      sync.Mutex // -rate: the pacer and the reader share the slots
+	pend    int        // -rate: requests built in wbuf, not yet written
+	taken   int        // -rate: the slot take reserved
 	sh      *shared
 	id      int
 	conn    *net.UDPConn
@@ -154,6 +160,9 @@ func load(o options, raddr *net.UDPAddr) (*result, error) {
 	}
 	if len(live) == 0 {
 		return nil, fmt.Errorf("no socket got a connection id from %s (is the tracker up?)", raddr)
+	}
+	if o.rate > 0 {
+		return paced(sh, live, res), nil
 	}
 	sh.start = time.Now()
 	sh.deadline = sh.start.Add(o.duration)
@@ -307,6 +316,12 @@ func (w *worker) expire(now time.Time) {
 				w.connOut = false
 			}
 			w.st.timeouts++
+			if w.sh.o.rate > 0 && s.kind != kindConnect {
+				// Open loop: an unanswered request counts in the percentiles
+				// as having waited until now (dropping it would flatter the tail).
+				w.st.hist.record(now.Sub(s.due))
+				w.st.svc.record(now.Sub(s.sent))
+			}
 			s.kind = kindFree
 			w.free = append(w.free, i)
 		}
@@ -337,7 +352,7 @@ fill:
 				w.done = true
 				break fill
 			}
-			if o.scrapeEvery > 0 && (num+1)%int64(o.scrapeEvery) == 0 {
+			if o.scrapeEvery > 0 && (num+1)%int64(o.scrapeEvery) == 0 && !o.isChurn(num) {
 				for h := range w.hashes {
 					w.hashes[h] = InfoHash(o.model.PickTorrent(w.rng))
 				}
@@ -349,7 +364,7 @@ fill:
 			}
 		}
 		w.free = w.free[:len(w.free)-1]
-		w.slots[idx] = slot{kind: kind, tx: tx, sent: now}
+		w.slots[idx] = slot{kind: kind, tx: tx, sent: now, due: now}
 		w.wbuf[k].Buffers[0] = b
 		k++
 	}
@@ -388,11 +403,16 @@ func (w *worker) appendAnnounce(b []byte, tx uint32, num int64, now time.Time) [
 	o := &w.sh.o
 	var i, j int
 	event := uint32(eventNone)
-	if o.fill {
+	switch {
+	case o.fill:
 		// Torrent-major interleave: swarms grow evenly.
 		i, j = int(num%int64(o.model.Torrents)), int(num/int64(o.model.Torrents))
 		event = eventStarted
-	} else {
+	case o.churn > 0:
+		var n int64
+		n, event = o.churnPeer(num, w.rng)
+		i, j = int(n%int64(o.model.Torrents)), int(n/int64(o.model.Torrents))
+	default:
 		i, j = o.model.PickTorrent(w.rng), w.rng.IntN(o.model.Peers)
 	}
 	a := Announce{
@@ -403,7 +423,7 @@ func (w *worker) appendAnnounce(b []byte, tx uint32, num int64, now time.Time) [
 		Event:    event,
 		Key:      uint32(i)*2654435761 ^ uint32(j),
 		NumWant:  uint32(o.numWant),
-		Port:     PeerPort(j),
+		Port:     PeerPort(j % maxPeersPerTorrent),
 	}
 	// Cumulative counters that grow with time, as a client's do.
 	grown := uint64(now.Sub(w.sh.start)/time.Millisecond) * 1024
@@ -454,10 +474,12 @@ func (w *worker) receive(p []byte, at time.Time) {
 	case s.kind == kindAnnounce && r.Action == actionAnnounce:
 		w.st.announces++
 		w.st.peers += uint64(r.Peers)
-		w.st.hist.record(at.Sub(s.sent))
+		w.st.hist.record(at.Sub(s.due))
+		w.st.svc.record(at.Sub(s.sent))
 	case s.kind == kindScrape && r.Action == actionScrape:
 		w.st.scrapes++
-		w.st.hist.record(at.Sub(s.sent))
+		w.st.hist.record(at.Sub(s.due))
+		w.st.svc.record(at.Sub(s.sent))
 	default:
 		w.st.malformed++
 	}

@@ -15,6 +15,8 @@ import (
 type fakeTracker struct {
 	conn      *net.UDPConn
 	dropEvery int
+	stallAt   int           // the stallAt-th announce holds the tracker for stall (set under mu)
+	stall     time.Duration // before it is answered
 
 	mu        sync.Mutex
 	announces int
@@ -75,6 +77,9 @@ func (f *fakeTracker) handle(p []byte) []byte {
 	switch act {
 	case actionAnnounce:
 		f.announces++
+		if f.stallAt > 0 && f.announces == f.stallAt {
+			time.Sleep(f.stall) // nothing is read meanwhile: later requests queue
+		}
 		if f.dropEvery > 0 && f.announces%f.dropEvery == 0 {
 			f.dropped++
 			return nil

@@ -50,6 +50,8 @@ type options struct {
 	peerPrefix   string
 	fill         bool
 	seed         uint64
+	rate         int // open loop: requests per second (0: closed loop)
+	churn        int // one join and one leave every churn requests (0: none)
 }
 
 func main() {
@@ -76,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.scrapeHashes, "scrape-hashes", 1, "info hashes per scrape")
 	fs.StringVar(&o.passkey, "passkey", "", "send \"/<passkey>\" as BEP 41 URL data with every announce and scrape")
 	fs.StringVar(&o.peerPrefix, "peer-prefix", "-BU0001-", "8-byte peer id prefix")
+	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second on a fixed schedule, latency from the scheduled time (0: closed loop, -window in flight per socket)")
+	fs.IntVar(&o.churn, "churn", 0, "every N requests one new peer joins (started) and the oldest leaves (stopped), after a -fill of the same -torrents x -peers (0: no churn)")
 	fs.BoolVar(&o.fill, "fill", false, "announce every peer of every torrent once (event started), then stop")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.BoolVar(&doCensus, "census", false, "scrape every torrent once and print how many peers the tracker holds, then exit")
@@ -146,6 +150,14 @@ func (o *options) validate() (*net.UDPAddr, error) {
 		return nil, errors.New("-peer-prefix must be 8 bytes")
 	case len(o.passkey) > 1000 || strings.ContainsAny(o.passkey, "/?# "):
 		return nil, errors.New("-passkey must be a plain token")
+	case o.rate < 0 || o.rate > maxRate:
+		return nil, fmt.Errorf("-rate must be 0..%d", maxRate)
+	case o.churn < 0 || o.churn == 1 || (o.churn > 0 && o.fill):
+		return nil, errors.New("-churn must be 0 or >= 2, and not with -fill")
+	case o.churn > 0 && o.model.Peers < 2:
+		return nil, errors.New("-churn needs -peers >= 2")
+	case o.churn > 0 && o.requests/int64(o.churn)/int64(o.model.Torrents)+int64(o.model.Peers) >= 1<<24:
+		return nil, errors.New("-churn: -requests / -churn / -torrents + -peers must stay below 2^24 (peer ids)")
 	}
 	if o.fill {
 		o.requests = min(o.requests, int64(o.model.Torrents)*int64(o.model.Peers))
@@ -186,6 +198,7 @@ type result struct {
 	elapsed   time.Duration
 	sockets   int // sockets that connected
 	connFails int
+	paced     *pacerStats // -rate
 }
 
 func (r *result) print(w io.Writer, o options, raddr *net.UDPAddr) {
@@ -200,25 +213,47 @@ func (r *result) print(w io.Writer, o options, raddr *net.UDPAddr) {
 	if o.fill {
 		mode = "fill"
 	}
+	if o.churn > 0 {
+		mode += fmt.Sprintf(", churn 1/%d", o.churn)
+	}
+	if o.rate > 0 {
+		mode += fmt.Sprintf(", open loop at %d/s", o.rate)
+	}
 	fmt.Fprintf(w, "udpload: %s, %s, %d sockets x %d in flight, %d torrents x %d peers, %.2fs\n",
 		raddr, mode, r.sockets, o.window, o.model.Torrents, o.model.Peers, secs)
 	fmt.Fprintf(w, "  announces  %10d  %9.0f/s   avg peers per reply %.1f\n", r.announces, rate(r.announces), r.avgPeers())
 	fmt.Fprintf(w, "  scrapes    %10d  %9.0f/s\n", r.scrapes, rate(r.scrapes))
 	fmt.Fprintf(w, "  responses  %10d  %9.0f/s   (connects %d)\n", r.announces+r.scrapes, rate(r.announces+r.scrapes), r.connects)
-	fmt.Fprintf(w, "  latency    p50 %s  p90 %s  p99 %s  max %s\n",
-		us(r.hist.quantile(0.50)), us(r.hist.quantile(0.90)), us(r.hist.quantile(0.99)), us(time.Duration(r.hist.max)))
+	from := ""
+	if r.paced != nil {
+		from = " (from the scheduled send)"
+	}
+	fmt.Fprintf(w, "  latency%s    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", from,
+		us(r.hist.quantile(0.50)), us(r.hist.quantile(0.90)), us(r.hist.quantile(0.99)), us(r.hist.quantile(0.999)), us(time.Duration(r.hist.max)))
+	paced := ""
+	if p := r.paced; p != nil {
+		fmt.Fprintf(w, "  service latency (from the actual send)    p50 %s  p99 %s  p99.9 %s\n",
+			us(r.svc.quantile(0.50)), us(r.svc.quantile(0.99)), us(r.svc.quantile(0.999)))
+		fmt.Fprintf(w, "  open loop  target %d/s  scheduled %d  sent %d  unsent %d  achieved %.0f/s  stalls (all windows full) %d  pacer lag p50 %s  p99 %s  max %s\n",
+			o.rate, p.scheduled, p.sent, p.scheduled-p.sent, rate(r.announces+r.scrapes), p.stalls,
+			us(p.lag.quantile(0.5)), us(p.lag.quantile(0.99)), us(time.Duration(p.lag.max)))
+		paced = fmt.Sprintf(" rate=%d scheduled=%d sent=%d unsent=%d stalls=%d lag_p50_us=%.0f lag_p99_us=%.0f lag_max_us=%.0f svc_p50_us=%.0f svc_p99_us=%.0f svc_p999_us=%.0f",
+			o.rate, p.scheduled, p.sent, p.scheduled-p.sent, p.stalls,
+			usf(p.lag.quantile(0.5)), usf(p.lag.quantile(0.99)), usf(time.Duration(p.lag.max)),
+			usf(r.svc.quantile(0.5)), usf(r.svc.quantile(0.99)), usf(r.svc.quantile(0.999)))
+	}
 	fmt.Fprintf(w, "  errors %d  timeouts %d  late replies %d  malformed %d  send errors %d  socket errors %d  unconnected sockets %d\n",
 		r.errorTotal(), r.timeouts, r.late, r.malformed, r.sendErrors, r.sockErrors, r.connFails)
 	for _, m := range r.topErrors(5) {
 		fmt.Fprintf(w, "    error reply %q x %d\n", m, r.errors[m])
 	}
-	fmt.Fprintf(w, "RESULT responses_per_s=%.0f announces_per_s=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f"+
+	fmt.Fprintf(w, "RESULT responses_per_s=%.0f announces_per_s=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f"+
 		" announces=%d scrapes=%d connects=%d errors=%d timeouts=%d late=%d malformed=%d send_errors=%d socket_errors=%d"+
-		" avg_peers=%.1f elapsed_s=%.2f\n",
+		" avg_peers=%.1f elapsed_s=%.2f%s\n",
 		rate(r.announces+r.scrapes), rate(r.announces),
-		usf(r.hist.quantile(0.50)), usf(r.hist.quantile(0.90)), usf(r.hist.quantile(0.99)), usf(time.Duration(r.hist.max)),
+		usf(r.hist.quantile(0.50)), usf(r.hist.quantile(0.90)), usf(r.hist.quantile(0.99)), usf(r.hist.quantile(0.999)), usf(time.Duration(r.hist.max)),
 		r.announces, r.scrapes, r.connects, r.errorTotal(), r.timeouts, r.late, r.malformed, r.sendErrors, r.sockErrors,
-		r.avgPeers(), secs)
+		r.avgPeers(), secs, paced)
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0fus", usf(d)) }
