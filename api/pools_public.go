@@ -41,7 +41,7 @@ func (r publicPools) PublicPools(ctx context.Context) ([]PublicPool, error) {
 	out := make([]PublicPool, 0, len(list))
 	for i, v := range list {
 		pp := publicPoolOf(v)
-		pp.Torrents, pp.TorrentSpend = nil, nil
+		pp.Torrents, pp.TorrentSpend, pp.Unattributed = nil, nil, ""
 		pp.Deposits = publicDeposits(deps[i])
 		out = append(out, pp)
 	}
@@ -68,7 +68,7 @@ func (r publicPools) PublicPool(ctx context.Context, id string) (PublicPool, err
 func publicPoolOf(v rewards.PoolView) PublicPool {
 	pp := PublicPool{ID: v.ID, Name: v.Name, State: v.State, Global: v.Global, Bounty: v.Bounty,
 		DepositAddress: v.DepositAddress, BudgetPerEpoch: v.BudgetPerEpoch, Torrents: v.Torrents, TorrentCount: v.TorrentCount,
-		Funded: v.Funded, Spent: v.Spent, Refunded: v.Refunded, Balance: v.Remaining,
+		Funded: v.Funded, Spent: v.Spent, Refunded: v.Refunded, Balance: v.Remaining, Unattributed: v.Unattributed,
 		Created: v.Created, Closed: v.Closed}
 	for _, e := range v.EpochSpend {
 		pp.EpochSpend = append(pp.EpochSpend, PublicEpochSpend{Epoch: e.Epoch, Amount: e.Amount})

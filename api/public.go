@@ -55,7 +55,8 @@ var ErrPoolNotFound = rewards.ErrPoolNotFound
 
 // PublicPool is one pool as the public sees it (what rewards.PoolView shows,
 // without the owner and the refund address); amounts in token base units.
-// Only ID, BudgetPerEpoch, Funded, Spent and Balance are always present.
+// Only ID, BudgetPerEpoch, Funded and Spent are always present (Balance is
+// too, except for the global pool, which the operator funds).
 type PublicPool struct {
 	ID             string               `json:"id"`
 	Name           string               `json:"name,omitempty"`
@@ -64,11 +65,12 @@ type PublicPool struct {
 	Bounty         string               `json:"bounty,omitempty"` // the torrent a bounty pool funds
 	DepositAddress string               `json:"deposit_address,omitempty"`
 	BudgetPerEpoch string               `json:"budget_per_epoch"`
-	Funded         string               `json:"funded"`             // deposits received
-	Spent          string               `json:"spent"`              // credited to seeders
-	Refunded       string               `json:"refunded,omitempty"` // returned to the owner on close
-	Balance        string               `json:"balance"`            // left to spend (PoolView.Remaining)
-	Torrents       []string             `json:"torrents,omitempty"` // on a pool's own view only
+	Funded         string               `json:"funded"`                 // deposits received
+	Spent          string               `json:"spent"`                  // credited to seeders
+	Refunded       string               `json:"refunded,omitempty"`     // returned to the owner on close
+	Balance        string               `json:"balance,omitempty"`      // left to spend (PoolView.Remaining); absent for the operator-funded global pool
+	Unattributed   string               `json:"unattributed,omitempty"` // spent on no torrent's points (a torrent left the pool mid-epoch)
+	Torrents       []string             `json:"torrents,omitempty"`     // on a pool's own view only
 	TorrentCount   int                  `json:"torrent_count"`
 	EpochSpend     []PublicEpochSpend   `json:"epoch_spend,omitempty"`   // newest first
 	TorrentSpend   []PublicTorrentSpend `json:"torrent_spend,omitempty"` // all epochs, largest first; own view only

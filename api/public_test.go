@@ -1006,6 +1006,10 @@ func TestPublicPoolsFromStore(t *testing.T) {
 	if len(v.Pools) != 2 || v.Pools[0].ID != rewards.GlobalPool || !v.Pools[0].Global || v.Pools[1].ID != made.ID {
 		t.Fatalf("pools = %s", list.Body)
 	}
+	// The operator-funded global pool has no balance to show.
+	if v.Pools[0].Balance != "" {
+		t.Errorf("global pool balance %q", v.Pools[0].Balance)
+	}
 	// The list counts torrents; a pool's own view lists them.
 	if p := v.Pools[1]; p.TorrentCount != 1 || p.Torrents != nil || strings.Contains(list.Body.String(), ih) {
 		t.Errorf("list view of a pool = %+v", p)

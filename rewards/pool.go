@@ -136,11 +136,14 @@ type PoolView struct {
 	Funded         string         `json:"funded"`
 	Spent          string         `json:"spent"`
 	Refunded       string         `json:"refunded"`
-	Remaining      string         `json:"remaining"`
-	EpochSpend     []EpochSpend   `json:"epoch_spend"`   // newest first, at most 100
-	TorrentSpend   []TorrentSpend `json:"torrent_spend"` // largest first
-	Created        int64          `json:"created,omitempty"`
-	Closed         int64          `json:"closed,omitempty"`
+	Remaining      string         `json:"remaining,omitempty"` // absent for the global pool: the operator funds it, it has no balance
+	EpochSpend     []EpochSpend   `json:"epoch_spend"`         // newest first, at most 100
+	TorrentSpend   []TorrentSpend `json:"torrent_spend"`       // largest first
+	// Unattributed is spending no torrent accounts for (points on a
+	// torrent that left the pool during the epoch); not an info hash.
+	Unattributed string `json:"unattributed,omitempty"`
+	Created      int64  `json:"created,omitempty"`
+	Closed       int64  `json:"closed,omitempty"`
 	// Refunds are the payouts of the refund to RefundAddress (newest first).
 	Refunds []RefundPayout `json:"refunds,omitempty"`
 }
@@ -551,6 +554,9 @@ func (p *Pools) get(ctx context.Context, id string, refunds bool) (PoolView, err
 	}
 	v.Remaining = rem.String()
 	v.EpochSpend, v.TorrentSpend = epochSpend(ep.Val()), torrentSpend(tsp.Val())
+	if u := m["unattributed"]; u != "" && u != "0" {
+		v.Unattributed = u
+	}
 	if refunds && v.State != PoolOpen {
 		pos, err := Payouts(ctx, p.rdb, "", PoolAccount(id), 10)
 		if err != nil {
@@ -581,7 +587,7 @@ func (p *Pools) global(ctx context.Context) (PoolView, error) {
 		return PoolView{}, err
 	}
 	return PoolView{ID: GlobalPool, Name: "global", Owner: "operator", State: PoolOpen, Global: true,
-		BudgetPerEpoch: orZero(p.globalBudget), Torrents: []string{}, Funded: "0", Spent: orZero(meta.Val()), Refunded: "0", Remaining: "0",
+		BudgetPerEpoch: orZero(p.globalBudget), Torrents: []string{}, Funded: "0", Spent: orZero(meta.Val()), Refunded: "0",
 		EpochSpend: epochSpend(ep.Val()), TorrentSpend: []TorrentSpend{}}, nil
 }
 
@@ -769,7 +775,7 @@ func torrentSpend(m map[string]string) []TorrentSpend {
 	amt := make(map[string]*big.Int, len(m))
 	for f, v := range m {
 		a, ok := new(big.Int).SetString(v, 10)
-		if !ok {
+		if !ok || len(f) != 40 { // only info hashes (an old "other" field is not one)
 			continue
 		}
 		amt[f] = a

@@ -44,16 +44,48 @@ func (s *Settler) applyPoolSpend(ctx context.Context, rec *Record, token int64) 
 					return err
 				}
 			}
+			// New totals, all parsed before anything is written: a corrupt
+			// stored total or record amount fails the whole spend (the
+			// settler retries and an operator sees it), never a silent skip.
+			totals := make(map[string]string, len(pr.Torrents))
+			unattributed := new(big.Int)
+			for ih, a := range pr.Torrents {
+				add, ok := new(big.Int).SetString(a, 10)
+				if !ok {
+					return fmt.Errorf("record %d: pool %s torrent %s amount %q is not an integer", rec.Epoch, pr.ID, ih, a)
+				}
+				if ih == legacyUnattributed { // records sealed before PoolRecord.Unattributed
+					unattributed.Add(unattributed, add)
+					continue
+				}
+				v, ok := new(big.Int).SetString(orZero(tsp[ih]), 10)
+				if !ok {
+					return fmt.Errorf("%s %s: stored %q is not an integer", keyPoolTorrentSpend(pr.ID), ih, tsp[ih])
+				}
+				totals[ih] = v.Add(v, add).String()
+			}
+			if pr.Unattributed != "" {
+				add, ok := new(big.Int).SetString(pr.Unattributed, 10)
+				if !ok {
+					return fmt.Errorf("record %d: pool %s unattributed %q is not an integer", rec.Epoch, pr.ID, pr.Unattributed)
+				}
+				unattributed.Add(unattributed, add)
+			}
+			var unattributedTotal *big.Int
+			if unattributed.Sign() > 0 {
+				if unattributedTotal, err = readAmountField(ctx, tx, keyPool(pr.ID), "unattributed"); err != nil {
+					return err
+				}
+				unattributedTotal.Add(unattributedTotal, unattributed)
+			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.HSet(ctx, keyPool(pr.ID), "spent", spent.String())
 				p.HSet(ctx, keyPoolEpochs(pr.ID), field, pr.Credited)
-				for ih, a := range pr.Torrents {
-					v, _ := new(big.Int).SetString(orZero(tsp[ih]), 10)
-					add, _ := new(big.Int).SetString(a, 10)
-					if v == nil || add == nil {
-						continue
-					}
-					p.HSet(ctx, keyPoolTorrentSpend(pr.ID), ih, v.Add(v, add).String())
+				for ih, v := range totals {
+					p.HSet(ctx, keyPoolTorrentSpend(pr.ID), ih, v)
+				}
+				if unattributedTotal != nil {
+					p.HSet(ctx, keyPool(pr.ID), "unattributed", unattributedTotal.String())
 				}
 				return nil
 			})
@@ -65,6 +97,10 @@ func (s *Settler) applyPoolSpend(ctx context.Context, rec *Record, token int64) 
 	}
 	return nil
 }
+
+// legacyUnattributed is the key records sealed before
+// PoolRecord.Unattributed used in Torrents for the unattributed part.
+const legacyUnattributed = "other"
 
 // refundClosing refunds every closing pool: its remaining balance is
 // credited to the pseudo-account "pool:<id>" (which the payer pays to the

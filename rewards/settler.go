@@ -55,8 +55,13 @@ type PoolRecord struct {
 	Remaining string `json:"remaining,omitempty"`
 	// Torrents splits Credited by torrent (info hash hex -> base units):
 	// each user's credit from the pool divided over the pool's torrents by
-	// the user's points on each. Content-owner pools only.
+	// the user's points on each. Content-owner pools only. (Records sealed
+	// before Unattributed existed may hold it here under the key "other".)
 	Torrents map[string]string `json:"torrents,omitempty"`
+	// Unattributed is the part of Credited no torrent's points account for
+	// (the user's points were on a torrent that left the pool during the
+	// epoch); it is not an info hash, so it is kept apart from Torrents.
+	Unattributed string `json:"unattributed,omitempty"`
 }
 
 // UserRecord is one user's line in a sealed epoch.
@@ -404,7 +409,7 @@ func (s *Settler) Compute(ctx context.Context, n int64) (*Record, error) {
 		pr := PoolRecord{ID: op.id, Budget: budget.String(), DustIn: "0", Available: budget.String(),
 			Points: points.String(), Credited: credited.String(), DustOut: "0", Remaining: op.remaining.String()}
 		if credited.Sign() > 0 {
-			if pr.Torrents, err = attribute(credits, hashes, users, op.torrents); err != nil {
+			if pr.Torrents, pr.Unattributed, err = attribute(credits, hashes, users, op.torrents); err != nil {
 				return nil, fmt.Errorf("settler: pool %s of epoch %d: %w", op.id, n, err)
 			}
 		}
@@ -493,13 +498,15 @@ func loadOpenPools(ctx context.Context, rdb redis.UniversalClient) ([]openPool, 
 // attribute splits a pool's credits by torrent: each user's amount is
 // divided (exactly, largest remainder) over the pool's torrents by the
 // user's attribution points on each ("pts:@<hex>"); an amount with no such
-// points (the torrent left the pool during the epoch) goes to "other".
-func attribute(credits []Credit, hashes []map[string]string, users []string, torrents map[string]bool) (map[string]string, error) {
+// points (the torrent left the pool during the epoch) is unattributed
+// (returned apart, "" when none: never mixed with info hashes).
+func attribute(credits []Credit, hashes []map[string]string, users []string, torrents map[string]bool) (map[string]string, string, error) {
 	idx := make(map[string]int, len(users))
 	for i, u := range users {
 		idx[u] = i
 	}
 	sum := map[string]*big.Int{}
+	unattributed := new(big.Int)
 	add := func(k string, v *big.Int) {
 		if sum[k] == nil {
 			sum[k] = new(big.Int)
@@ -519,14 +526,12 @@ func attribute(credits []Credit, hashes []map[string]string, users []string, tor
 		}
 		parts, dust, err := Divide(c.Amount, shares)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, p := range parts {
 			add(p.User, p.Amount)
 		}
-		if dust.Sign() > 0 {
-			add("other", dust)
-		}
+		unattributed.Add(unattributed, dust)
 	}
 	out := make(map[string]string, len(sum))
 	for k, v := range sum {
@@ -534,7 +539,10 @@ func attribute(credits []Credit, hashes []map[string]string, users []string, tor
 			out[k] = v.String()
 		}
 	}
-	return out, nil
+	if unattributed.Sign() == 0 {
+		return out, "", nil
+	}
+	return out, unattributed.String(), nil
 }
 
 // carriedDust reads what the previous epoch carried forward per pool.
