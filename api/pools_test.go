@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/seedpay/seedpay/chain"
@@ -320,4 +321,37 @@ func TestDepositRescanRoute(t *testing.T) {
 		t.Fatalf("cursor %d after refused rescans", cur)
 	}
 	wantError(t, e.doAuth("POST", "/api/v1/deposits/rescan", `{"from_block":1}`, ""), http.StatusUnauthorized)
+}
+
+// alwaysConflict writes the pool's hash from another client before every
+// MULTI/EXEC, so every optimistic pool edit loses.
+type alwaysConflict struct {
+	other *redis.Client
+	key   string
+}
+
+func (c alwaysConflict) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (c alwaysConflict) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (c alwaysConflict) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "multi" {
+			c.other.HIncrBy(ctx, c.key, "touched", 1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestPoolEditBusyIs409: an edit that keeps losing to concurrent writes
+// (deposits, settlement) answers 409, not 500.
+func TestPoolEditBusyIs409(t *testing.T) {
+	e, _ := poolEnv(t)
+	rec := e.do("POST", "/api/v1/pools", poolBody(`["`+ihA+`"]`, `"5"`))
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	other := redis.NewClient(&redis.Options{Addr: e.rdb.Options().Addr})
+	defer other.Close()
+	e.rdb.AddHook(alwaysConflict{other: other, key: "sp:pool:p1"})
+	wantError(t, e.do("POST", "/api/v1/pools/p1/close", ""), http.StatusConflict, "busy")
+	wantError(t, e.do("POST", "/api/v1/pools/p1/torrents", `{"torrents":["`+ihB+`"]}`), http.StatusConflict, "busy")
 }
