@@ -350,7 +350,9 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 		_ = hs.Shutdown(shutCtx)
 	}
 	for ; received < parts; received++ {
-		if err := <-errc; err != nil && first == nil {
+		// A part still starting when shutdown began (the settler's Init,
+		// say) returns the cancellation: that is the shutdown, not a fault.
+		if err := <-errc; err != nil && first == nil && !errors.Is(err, context.Canceled) {
 			first = err
 		}
 	}
