@@ -66,6 +66,32 @@ func (p payoutView) liveTxID() string {
 	return ""
 }
 
+// simChain waits for the line `seedpay serve` prints about its simulated
+// chain and returns tronsim's address, the token and the hot wallet.
+func (tr *tracker) simChain() (node, token, hotWallet string) {
+	tr.t.Helper()
+	var m []string
+	if !waitFor(5*time.Second, 50*time.Millisecond, func() bool {
+		m = simBanner.FindStringSubmatch(tr.proc.out.String())
+		return m != nil
+	}) {
+		tr.t.Fatalf("seedpay serve printed no %q line", "TRON is SIMULATED")
+	}
+	return m[1], m[2], m[3]
+}
+
+// tokenBalance reads addr's token balance on tronsim through c.
+func tokenBalance(t *testing.T, c *chain.Client, addr string) *big.Int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := c.TokenBalance(ctx, addr)
+	if err != nil {
+		t.Fatalf("token balance of %s on tronsim: %v", addr, err)
+	}
+	return b
+}
+
 // apiStatus performs an admin API call and returns the status and body,
 // whatever the status.
 func (tr *tracker) apiStatus(method, path string, in any) (int, string, error) {
@@ -108,14 +134,7 @@ func TestPayoutLibtorrent(t *testing.T) {
 	tr := startTracker(t, "127.0.0.1", "--config", cfg)
 
 	// The simulated chain: printed before the API is ready.
-	var m []string
-	if !waitFor(5*time.Second, 50*time.Millisecond, func() bool {
-		m = simBanner.FindStringSubmatch(tr.proc.out.String())
-		return m != nil
-	}) {
-		t.Fatalf("seedpay serve printed no %q line", "TRON is SIMULATED")
-	}
-	nodeAddr, token, hotWallet := m[1], m[2], m[3]
+	nodeAddr, token, hotWallet := tr.simChain()
 	if !strings.HasPrefix(nodeAddr, "127.0.0.1:") {
 		t.Fatalf("tronsim listens on %s, want loopback", nodeAddr)
 	}
@@ -125,16 +144,7 @@ func TestPayoutLibtorrent(t *testing.T) {
 		t.Fatalf("chain client for tronsim: %v", err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	balanceOf := func(addr string) *big.Int {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		b, err := cc.TokenBalance(ctx, addr)
-		if err != nil {
-			t.Fatalf("token balance of %s on tronsim: %v", addr, err)
-		}
-		return b
-	}
+	balanceOf := func(addr string) *big.Int { return tokenBalance(t, cc, addr) }
 	hotStart := balanceOf(hotWallet)
 	if want := tronsim.TokenUnits(big.NewInt(tronsim.DevTokens), 18); hotStart.Cmp(want) != 0 {
 		t.Errorf("hot wallet holds %s base units at start, want %s", hotStart, want)

@@ -106,29 +106,13 @@ pools:
 		t.Fatal(err)
 	}
 	tr := startTracker(t, "127.0.0.1", "--config", cfg)
-	var m []string
-	if !waitFor(5*time.Second, 50*time.Millisecond, func() bool {
-		m = simBanner.FindStringSubmatch(tr.proc.out.String())
-		return m != nil
-	}) {
-		t.Fatalf("seedpay serve printed no %q line", "TRON is SIMULATED")
-	}
-	nodeAddr, token, hotWallet := m[1], m[2], m[3]
+	nodeAddr, token, hotWallet := tr.simChain()
 	owner, err := chain.NewWithKey(chain.SimConfig(nodeAddr, token), ownerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = owner.Close() })
-	balanceOf := func(addr string) *big.Int {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		b, err := owner.TokenBalance(ctx, addr)
-		if err != nil {
-			t.Fatalf("token balance of %s on tronsim: %v", addr, err)
-		}
-		return b
-	}
+	balanceOf := func(addr string) *big.Int { return tokenBalance(t, owner, addr) }
 	if got, want := balanceOf(ownerAddr), new(big.Int).Mul(big.NewInt(50), big.NewInt(1e18)); got.Cmp(want) != 0 {
 		t.Fatalf("chain.sim_fund gave the owner %s base units, want %s", got, want)
 	}
