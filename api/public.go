@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -503,16 +504,22 @@ func (p *publicAPI) sealedParam(w http.ResponseWriter, r *http.Request) (*sealed
 	return e, true
 }
 
-func (p *publicAPI) epoch(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, aerr := intParam("limit", q.Get("limit"), defaultPublicLines, 1, maxPublicLines)
-	if aerr != nil {
-		writeError(w, aerr.status, aerr.msg)
-		return
+// pageParams reads limit (default def, 1..max) and offset, or answers 400.
+func pageParams(w http.ResponseWriter, q url.Values, def, max int64) (limit, offset int64, ok bool) {
+	limit, aerr := intParam("limit", q.Get("limit"), def, 1, max)
+	if aerr == nil {
+		offset, aerr = intParam("offset", q.Get("offset"), 0, 0, 1<<31)
 	}
-	offset, aerr := intParam("offset", q.Get("offset"), 0, 0, 1<<31)
 	if aerr != nil {
 		writeError(w, aerr.status, aerr.msg)
+		return 0, 0, false
+	}
+	return limit, offset, true
+}
+
+func (p *publicAPI) epoch(w http.ResponseWriter, r *http.Request) {
+	limit, offset, ok := pageParams(w, r.URL.Query(), defaultPublicLines, maxPublicLines)
+	if !ok {
 		return
 	}
 	e, ok := p.sealedParam(w, r)
@@ -715,15 +722,8 @@ type publicPoolPage struct {
 // listPools pages through the pools list, which is built at most once per
 // poolListTTL (one build at a time) and served from memory in between.
 func (p *publicAPI) listPools(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, aerr := intParam("limit", q.Get("limit"), defaultPublicPools, 1, maxPublicPools)
-	if aerr != nil {
-		writeError(w, aerr.status, aerr.msg)
-		return
-	}
-	offset, aerr := intParam("offset", q.Get("offset"), 0, 0, 1<<31)
-	if aerr != nil {
-		writeError(w, aerr.status, aerr.msg)
+	limit, offset, ok := pageParams(w, r.URL.Query(), defaultPublicPools, maxPublicPools)
+	if !ok {
 		return
 	}
 	list, err := p.list.get(r.Context(), p.pools.PublicPools)
