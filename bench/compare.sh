@@ -26,6 +26,7 @@
 #                           work dir) instead of the work tree, e.g. --rev HEAD (env BENCH_REV)
 #   --no-latency            skip the open-loop latency step (below)
 #   --no-http               skip the wrk (HTTP) measurements
+#   --lat-rates "R1 R2"     also run the open-loop step at these fixed requests/s (env BENCH_LAT_RATES)
 #   --keep                  keep the work dir (logs, configs) instead of deleting it
 # Latency at half load: after each tracker's closed-loop UDP run, udpload runs
 # open loop (-rate) at half of the responses/s that tracker just reached, for
@@ -47,6 +48,7 @@ QUICK=0
 DO_1M=1
 DO_LAT=1
 DO_HTTP=1
+LAT_RATES=${BENCH_LAT_RATES:-}
 KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -56,6 +58,8 @@ while [ $# -gt 0 ]; do
     --no-1m) DO_1M=0 ;;
     --no-latency) DO_LAT=0 ;;
     --no-http) DO_HTTP=0 ;;
+    --lat-rates) LAT_RATES=${2:?}; shift ;;
+    --lat-rates=*) LAT_RATES=${1#*=} ;;
     --trackers) TRACKERS=${2:?}; shift ;;
     --trackers=*) TRACKERS=${1#*=} ;;
     --receipt-rate) RECEIPT_RATE=${2:?}; shift ;;
@@ -75,6 +79,11 @@ if [ -z "$DURATION" ]; then
 fi
 case $DURATION in ''|*[!0-9]*) echo "compare.sh: duration must be whole seconds" >&2; exit 2 ;; esac
 [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] || { echo "compare.sh: duration must be 1..60 s" >&2; exit 2; }
+for r in $LAT_RATES; do
+  case $r in ''|*[!0-9]*) echo "compare.sh: --lat-rates takes whole numbers" >&2; exit 2 ;; esac
+  [ "$r" -ge 100 ] && [ "$r" -le 1000000 ] || { echo "compare.sh: --lat-rates must be 100..1000000" >&2; exit 2; }
+done
+[ -z "$LAT_RATES" ] || [ $DO_LAT = 1 ] || { echo "compare.sh: --lat-rates needs the latency step" >&2; exit 2; }
 for t in $TRACKERS; do
   case $t in opentracker|chihaya|seedpay-off|seedpay-on|seedpay-receipts) ;; *) echo "compare.sh: unknown tracker $t" >&2; exit 2 ;; esac
 done
@@ -428,6 +437,12 @@ measure() { # run tracker
     udpload "$d/lat" -rate "$half" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
       -sockets $LAT_SOCKETS -window $LAT_WINDOW
     [ -n "$(kv "$d/lat" rate)" ] || { cat "$d/lat" >&2; die "$t: open-loop run failed"; }
+    for r in $LAT_RATES; do
+      log "$run: $t: UDP open loop at $r/s (fixed) ${DURATION}s"
+      udpload "$d/lat-$r" -rate "$r" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
+        -sockets $LAT_SOCKETS -window $LAT_WINDOW
+      [ -n "$(kv "$d/lat-$r" rate)" ] || { cat "$d/lat-$r" >&2; die "$t: open-loop run at $r/s failed"; }
+    done
   fi
 
   if [ $DO_HTTP = 1 ]; then
@@ -573,30 +588,34 @@ print_details() {
   fi
 }
 
-print_latency() { # the open-loop step: p99 at half of each tracker's closed-loop peak
+print_latency() { # the open-loop step: p99 at half of each tracker's closed-loop peak (and --lat-rates)
   [ $DO_LAT = 1 ] || return 0
-  local run t d base line
+  local run t d base f r what
   echo
-  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission); service = from the actual send; lag = pacer's send - schedule:"
+  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission); service = from the actual send; lag = pacer's send - schedule:"
   echo
   echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for run in $RUNS; do
-    base=""
-    [[ " $TRACKERS " == *" opentracker "* ]] && base=$(ms "$(kv "$WORK/$run-opentracker/lat" p99_us)")
-    for t in $TRACKERS; do
-      d=$WORK/$run-$t
-      [ -f "$d/lat" ] || continue
-      # The p99 says something about the tracker only if the pacer itself was
-      # on time: its lag p99 below 1 ms (the target) and no request unsent.
-      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
-        "$(kv "$d/udp" responses_per_s)" "$(kv "$d/lat" rate)" "$(kv "$d/lat" responses_per_s)" \
-        "$(ms3 "$(kv "$d/lat" p50_us)")" "$(ms3 "$(kv "$d/lat" p90_us)")" \
-        "$(ms3 "$(kv "$d/lat" p99_us)") ($(ratio "$(ms "$(kv "$d/lat" p99_us)")" "$base")x)" \
-        "$(ms3 "$(kv "$d/lat" p999_us)")" "$(ms3 "$(kv "$d/lat" max_us)")" \
-        "$(ms3 "$(kv "$d/lat" svc_p99_us)")" "$(ms3 "$(kv "$d/lat" lag_p99_us)")" \
-        "$(kv "$d/lat" timeouts)" "$(kv "$d/lat" unsent)" \
-        "$(awk -v l="$(kv "$d/lat" lag_p99_us)" -v u="$(kv "$d/lat" unsent)" 'BEGIN {print (l != "" && l < 1000 && u == 0 ? "yes" : "no: generator-limited")}')"
+    for r in half $LAT_RATES; do
+      f=lat what="(half)"
+      [ "$r" = half ] || { f=lat-$r; what="(fixed)"; }
+      base=""
+      [[ " $TRACKERS " == *" opentracker "* ]] && base=$(ms "$(kv "$WORK/$run-opentracker/$f" p99_us)")
+      for t in $TRACKERS; do
+        d=$WORK/$run-$t
+        [ -f "$d/$f" ] || continue
+        # The p99 says something about the tracker only if the pacer itself was
+        # on time: its lag p99 below 1 ms (the target) and no request unsent.
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
+          "$(kv "$d/udp" responses_per_s)" "$(kv "$d/$f" rate) $what" "$(kv "$d/$f" responses_per_s)" \
+          "$(ms3 "$(kv "$d/$f" p50_us)")" "$(ms3 "$(kv "$d/$f" p90_us)")" \
+          "$(ms3 "$(kv "$d/$f" p99_us)") ($(ratio "$(ms "$(kv "$d/$f" p99_us)")" "$base")x)" \
+          "$(ms3 "$(kv "$d/$f" p999_us)")" "$(ms3 "$(kv "$d/$f" max_us)")" \
+          "$(ms3 "$(kv "$d/$f" svc_p99_us)")" "$(ms3 "$(kv "$d/$f" lag_p99_us)")" \
+          "$(kv "$d/$f" timeouts)" "$(kv "$d/$f" unsent)" \
+          "$(awk -v l="$(kv "$d/$f" lag_p99_us)" -v u="$(kv "$d/$f" unsent)" 'BEGIN {print (l != "" && l < 1000 && u == 0 ? "yes" : "no: generator-limited")}')"
+      done
     done
   done
 }
