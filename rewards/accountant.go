@@ -1,13 +1,19 @@
 package rewards
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,6 +88,9 @@ type Accountant struct {
 	// that order on the server. Cluster and Ring clients split a pipeline by
 	// node, so the SADDs go first in a pipeline of their own.
 	ordered bool
+	sha     any // the script's SHA-1, boxed once
+	// spare holds the buffers of the last Account for the next one.
+	spare atomic.Pointer[scratch]
 }
 
 // NewAccountant validates cfg and prepares the accountant. The script is
@@ -109,6 +118,7 @@ func NewAccountant(rdb redis.UniversalClient, cfg Config) (*Accountant, error) {
 	// seconds x weight must stay exact in Lua.
 	a.maxWeight = maxExact / min(a.epochLen, a.maxGap)
 	_, a.ordered = rdb.(*redis.Client)
+	a.sha = a.script.Hash()
 	return a, nil
 }
 
@@ -125,95 +135,222 @@ const (
 	maxCallEpochs = 128
 )
 
-// prepared is one checked event with its script arguments.
+// prepared is one checked event.
 type prepared struct {
-	idx             int
+	idx             int32 // index in events
+	pool            int32 // index in scratch.poolStrs
 	first, nowEpoch int64
-	sess, set, cred string
-	args            [11]any // ARGV +1 .. +11 of the event in account.lua
 }
 
 // chunk is the events of one user that go to Redis in one EVALSHA.
 type chunk struct {
 	user             string
-	preps            []*prepared
+	preps            []int32 // indices in scratch.preps, in order
 	minFirst, maxNow int64
+	argsFrom, argsTo int   // its EVALSHA command: scratch.args[argsFrom:argsTo]
+	args             []any // the same, once the arena is complete (kept for a NOSCRIPT retry)
+}
+
+// maxKeptArena bounds the memory an Accountant keeps between batches: a
+// batch of ~100k events (bytes of keys and packed arguments) or fewer.
+const maxKeptArena = 32 << 20
+
+// epochUser is a user with activity in an epoch (one SADD member).
+type epochUser struct {
+	e int64
+	u string
+}
+
+// keyID names one key of a call: the (chunk, kind, torrent, peer, epoch)
+// it is built from, so a key is found again without building its string.
+type keyID struct {
+	chunk int32
+	kind  uint8
+	ih    [20]byte
+	pid   [20]byte
+	e     int64
+}
+
+const (
+	kindSession = iota + 1
+	kindSet
+	kindCred
+	kindIPs
+	kindPool
+)
+
+// bulk is one command argument written from a byte slice: a pointer to it
+// fits in an interface without an allocation (a string or []byte does not).
+// String gives the cluster client the key for its slot.
+type bulk struct{ b []byte }
+
+func (b *bulk) MarshalBinary() ([]byte, error) { return b.b, nil }
+func (b *bulk) String() string                 { return string(b.b) }
+
+// scratch is everything Account builds per batch, reused by the next batch
+// (an Accountant keeps one; a concurrent Account gets its own).
+type scratch struct {
+	preps     []prepared
+	chunks    []chunk
+	byUser    map[string]int32 // user -> its open chunk
+	seenEU    map[epochUser]struct{}
+	eus       []epochUser
+	keyIdx    map[keyID]int32 // key -> KEYS index (1-based) in its call
+	poolIdx   map[string]int32
+	poolStrs  []string // distinct comma-joined pool lists ("\x00" when invalid)
+	poolBuf   []byte
+	recs      []rec
+	callPools []int32  // pool lists of the call being built, by batch index
+	buf       []byte   // arena: every key and packed argument of the batch
+	spans     [][2]int // buf[from:to] of each bulk
+	bulks     []bulk
+	args      []any
+	argBulk   []int32 // per args element: its index in bulks, or -1
+	cmds      []*redis.IntSliceCmd
+	sadd      []any
+}
+
+func newScratch() *scratch {
+	return &scratch{
+		byUser:  make(map[string]int32),
+		seenEU:  make(map[epochUser]struct{}),
+		keyIdx:  make(map[keyID]int32),
+		poolIdx: make(map[string]int32),
+	}
+}
+
+// reset empties s for a batch, keeping its memory.
+func (s *scratch) reset() {
+	s.preps = s.preps[:0]
+	for i := range s.chunks {
+		s.chunks[i].user, s.chunks[i].args = "", nil // drop the user ids for the GC
+	}
+	s.chunks = s.chunks[:0]
+	clear(s.byUser)
+	clear(s.seenEU)
+	clear(s.eus)
+	s.eus = s.eus[:0]
+	clear(s.keyIdx)
+	if len(s.poolStrs) > 1024 { // bound what survives between batches
+		clear(s.poolIdx)
+		s.poolStrs = s.poolStrs[:0]
+	}
+	s.buf = s.buf[:0]
+	s.spans = s.spans[:0]
+	clear(s.cmds)
+	s.cmds = s.cmds[:0]
+	clear(s.args)
+	s.args = s.args[:0]
+	s.argBulk = s.argBulk[:0]
+	clear(s.sadd)
+	s.sadd = s.sadd[:0]
+}
+
+// arg appends a command argument that is not a bulk.
+func (s *scratch) arg(v any) {
+	s.args = append(s.args, v)
+	s.argBulk = append(s.argBulk, -1)
+}
+
+// bulkArg appends buf[from:] as a command argument (set once the arena is
+// complete: it may still move).
+func (s *scratch) bulkArg(from int) {
+	s.args = append(s.args, nil)
+	s.argBulk = append(s.argBulk, int32(len(s.spans)))
+	s.spans = append(s.spans, [2]int{from, len(s.buf)})
 }
 
 // Account applies events in order with one pipelined batch: first the users
 // are added to KeyEpochUsers of every open epoch their credit may touch,
 // then account.lua runs once per user (per up to 256 events of a user),
-// applying that user's events in order. Users share no keys, so this gives
-// exactly the outcomes of applying every event alone, in order. A crash
-// between the two leaves a user with no points, never points without a
-// user. Epochs below minOpenEpoch (the settler's view of sealed epochs) are
-// never written. pools names the pools covering a torrent; nil means the
-// global pool only.
+// applying that user's events in order and recording the addresses they
+// announced from. Users share no keys, so this gives exactly the outcomes
+// of applying every event alone, in order. A crash between the two leaves
+// a user with no points, never points without a user. Epochs below
+// minOpenEpoch (the settler's view of sealed epochs) are never written.
+// pools names the pools covering a torrent; nil means the global pool only.
 //
 // The outcomes match events one to one. On error, events whose Code is
 // CodeError were not applied; the others were.
+//
+// Account reuses its buffers from one batch to the next: the client side
+// allocates per call and per user, not per event (BenchmarkAccount).
 func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch int64, pools func(infoHash [20]byte) []string) ([]Outcome, error) {
 	out := make([]Outcome, len(events))
 	if len(events) == 0 {
 		return out, nil
 	}
+	s := a.spare.Swap(nil)
+	if s == nil {
+		s = newScratch()
+	}
+	defer func() {
+		s.reset()
+		if cap(s.buf) <= maxKeptArena {
+			a.spare.Store(s)
+		}
+	}()
+	s.reset()
 	minOpen := min(max(minOpenEpoch, -maxExact), maxExact)
 	var errs []error
-	preps := make([]prepared, len(events))
-	type epochUser struct {
-		e int64
-		u string
-	}
-	seenEU := make(map[epochUser]struct{})
-	epochUsers := make(map[int64][]any, 2)
-	type ipEntry struct{ key, ip string }
-	seenIP := make(map[ipEntry]struct{})
-	var ipAdds []ipEntry
-	byUser := make(map[string]int) // user -> its open chunk
-	tk := make(map[userTorrent]*userTorrentKeys)
-	var chunks []*chunk
 	for i := range events {
-		p := &preps[i]
 		ev := &events[i]
-		if err := a.prepare(i, ev, pools, tk, p); err != nil {
+		p, err := a.prepare(s, i, ev, pools)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		for e := max(p.first, minOpen); e <= p.nowEpoch; e++ {
-			if _, ok := seenEU[epochUser{e, ev.User}]; !ok {
-				seenEU[epochUser{e, ev.User}] = struct{}{}
-				epochUsers[e] = append(epochUsers[e], ev.User)
+			eu := epochUser{e, ev.User}
+			if _, ok := s.seenEU[eu]; !ok {
+				s.seenEU[eu] = struct{}{}
+				s.eus = append(s.eus, eu)
 			}
 		}
-		if ev.IP != ([16]byte{}) && p.nowEpoch >= minOpen {
-			ip := ipEntry{KeyTorrentIPs(ev.User, torrentKeys(tk, ev.User, ev.InfoHash).ih, p.nowEpoch), netip.AddrFrom16(ev.IP).Unmap().String()}
-			if _, ok := seenIP[ip]; !ok {
-				seenIP[ip] = struct{}{}
-				ipAdds = append(ipAdds, ip)
-			}
-		}
-		ci, ok := byUser[ev.User]
-		if ok {
-			c := chunks[ci]
+		pi := int32(len(s.preps))
+		s.preps = append(s.preps, p)
+		if ci, ok := s.byUser[ev.User]; ok {
+			c := &s.chunks[ci]
 			if len(c.preps) < maxCallEvents && max(c.maxNow, p.nowEpoch)-min(c.minFirst, p.first) < maxCallEpochs {
-				c.preps = append(c.preps, p)
+				c.preps = append(c.preps, pi)
 				c.minFirst, c.maxNow = min(c.minFirst, p.first), max(c.maxNow, p.nowEpoch)
 				continue
 			}
 		}
-		byUser[ev.User] = len(chunks)
-		chunks = append(chunks, &chunk{user: ev.User, preps: []*prepared{p}, minFirst: p.first, maxNow: p.nowEpoch})
+		s.byUser[ev.User] = int32(len(s.chunks))
+		if len(s.chunks) < cap(s.chunks) {
+			s.chunks = s.chunks[:len(s.chunks)+1]
+		} else {
+			s.chunks = append(s.chunks, chunk{})
+		}
+		c := &s.chunks[len(s.chunks)-1]
+		c.user, c.preps, c.minFirst, c.maxNow = ev.User, append(c.preps[:0], pi), p.first, p.nowEpoch
 	}
-	if len(chunks) == 0 {
+	if len(s.chunks) == 0 {
 		return out, errors.Join(errs...)
 	}
 
 	pipe := a.rdb.Pipeline()
 	var sadds []*redis.IntCmd
-	for e, users := range epochUsers {
-		k := KeyEpochUsers(e)
-		sadds = append(sadds, pipe.SAdd(ctx, k, users...))
-		pipe.Expire(ctx, k, time.Duration(a.epochTTL)*time.Second)
+	if len(s.eus) > 0 {
+		// One SADD per epoch; members point at the events' user ids.
+		slices.SortStableFunc(s.eus, func(x, y epochUser) int { return cmp.Compare(x.e, y.e) })
+		s.sadd = slices.Grow(s.sadd[:0], 3*len(s.eus)) // "sadd", key and members per epoch
+		for from := 0; from < len(s.eus); {
+			e := s.eus[from].e
+			to := from
+			args := s.sadd[len(s.sadd):]
+			args = append(args, "sadd", KeyEpochUsers(e))
+			for ; to < len(s.eus) && s.eus[to].e == e; to++ {
+				args = append(args, &s.eus[to].u)
+			}
+			s.sadd = s.sadd[:len(s.sadd)+len(args)]
+			cmd := redis.NewIntCmd(ctx, args...)
+			_ = pipe.Process(ctx, cmd)
+			sadds = append(sadds, cmd)
+			pipe.Expire(ctx, KeyEpochUsers(e), time.Duration(a.epochTTL)*time.Second)
+			from = to
+		}
 	}
 	if !a.ordered && len(sadds) > 0 {
 		// Cross-node pipelines run in parallel: make the users land first.
@@ -223,30 +360,31 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 		pipe = a.rdb.Pipeline()
 		sadds = nil
 	}
-	// Where each user announced a torrent from, per epoch: receipt checks
-	// refuse upload between two users who share an address.
-	expired := make(map[string]struct{}, len(ipAdds))
-	for _, ip := range ipAdds {
-		pipe.SAdd(ctx, ip.key, ip.ip)
-		if _, ok := expired[ip.key]; !ok {
-			expired[ip.key] = struct{}{}
-			pipe.Expire(ctx, ip.key, time.Duration(a.epochTTL)*time.Second)
+	for j := range s.chunks {
+		a.callArgs(s, int32(j), events, minOpen)
+	}
+	// The arena is complete: point the bulks at it, then the arguments at
+	// the bulks (neither moves from here on).
+	s.bulks = slices.Grow(s.bulks[:0], len(s.spans))[:len(s.spans)]
+	for i, sp := range s.spans {
+		s.bulks[i].b = s.buf[sp[0]:sp[1]:sp[1]]
+	}
+	for i, b := range s.argBulk {
+		if b >= 0 {
+			s.args[i] = &s.bulks[b]
 		}
 	}
-	type call struct {
-		keys []string
-		args []any
-	}
-	calls := make([]call, len(chunks))
-	cmds := make([]*redis.Cmd, len(chunks))
-	for j, c := range chunks {
-		keys, args := a.callArgs(c, minOpen)
-		calls[j] = call{keys, args}
-		cmds[j] = a.script.EvalSha(ctx, pipe, keys, args...)
+	for j := range s.chunks {
+		c := &s.chunks[j]
+		c.args = s.args[c.argsFrom:c.argsTo:c.argsTo]
+		cmd := redis.NewIntSliceCmd(ctx, c.args...)
+		cmd.SetFirstKeyPos(3)
+		_ = pipe.Process(ctx, cmd)
+		s.cmds = append(s.cmds, cmd)
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
-	for _, s := range sadds {
-		if err := s.Err(); err != nil {
+	for _, c := range sadds {
+		if err := c.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("rewards: account: add epoch users: %w", err))
 			break
 		}
@@ -257,8 +395,8 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 	// EVALSHA did nothing, so the retry cannot count anything twice, and an
 	// event retried after a later one of its session succeeded is "late".
 	var retry []int
-	for j, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+	for j, cmd := range s.cmds {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			retry = append(retry, j)
 		}
 	}
@@ -268,27 +406,26 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 		}
 		pipe = a.rdb.Pipeline()
 		for _, j := range retry {
-			cmds[j] = a.script.EvalSha(ctx, pipe, calls[j].keys, calls[j].args...)
+			cmd := redis.NewIntSliceCmd(ctx, s.chunks[j].args...)
+			cmd.SetFirstKeyPos(3)
+			_ = pipe.Process(ctx, cmd)
+			s.cmds[j] = cmd
 		}
 		_, _ = pipe.Exec(ctx)
 	}
 
 	failed, total := 0, 0
 	var firstErr error
-	for j, cmd := range cmds {
-		c := chunks[j]
+	for j, cmd := range s.cmds {
+		c := &s.chunks[j]
 		total += len(c.preps)
-		outs, err := parseOutcomes(cmd, len(c.preps))
-		if err != nil {
+		if err := a.parseOutcomes(s, c, cmd, out); err != nil {
 			failed += len(c.preps)
 			if firstErr == nil {
-				ev := &events[c.preps[0].idx]
-				firstErr = fmt.Errorf("rewards: account events of user %s (event %d, torrent %x, and %d more): %w", ev.User, c.preps[0].idx, ev.InfoHash, len(c.preps)-1, err)
+				i := s.preps[c.preps[0]].idx
+				ev := &events[i]
+				firstErr = fmt.Errorf("rewards: account events of user %s (event %d, torrent %x, and %d more): %w", ev.User, i, ev.InfoHash, len(c.preps)-1, err)
 			}
-			continue
-		}
-		for k, p := range c.preps {
-			out[p.idx] = outs[k]
 		}
 	}
 	if failed > 0 {
@@ -297,134 +434,248 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 	return out, errors.Join(errs...)
 }
 
-// callArgs builds the KEYS and ARGV of one chunk (see account.lua).
-func (a *Accountant) callArgs(c *chunk, minOpen int64) ([]string, []any) {
-	nEpochs := int(c.maxNow - c.minFirst + 1)
-	keys := make([]string, 0, nEpochs+2*len(c.preps)+1)
+// callArgs builds the EVALSHA of chunk j (see account.lua): its keys and
+// packed argument go to the arena, its arguments to c.args.
+func (a *Accountant) callArgs(s *scratch, j int32, events []Event, minOpen int64) {
+	c := &s.chunks[j]
+	first := len(s.args)
+	s.arg("evalsha")
+	s.arg(a.sha)
+	s.arg(nil) // numkeys, below
 	for e := c.minFirst; e <= c.maxNow; e++ {
-		keys = append(keys, KeyUserEpoch(c.user, e))
+		from := len(s.buf)
+		s.buf = strconv.AppendInt(appendUserKey(s.buf, c.user, ":e:"), e, 10)
+		s.bulkArg(from)
 	}
-	index := make(map[string]int, 2*len(c.preps))
-	keyIndex := func(k string) int {
-		if i, ok := index[k]; ok {
-			return i
+	// Every other key once, in order of first use; events name them by index.
+	s.recs = s.recs[:0]
+	s.callPools = s.callPools[:0]
+	for _, pi := range c.preps {
+		p := &s.preps[pi]
+		ev := &events[p.idx]
+		var r rec
+		id := keyID{chunk: j, kind: kindPool, e: int64(p.pool)}
+		if i, ok := s.keyIdx[id]; ok {
+			r.pool = i
+		} else {
+			s.callPools = append(s.callPools, p.pool)
+			r.pool = int32(len(s.callPools))
+			s.keyIdx[id] = r.pool
 		}
-		keys = append(keys, k)
-		index[k] = len(keys) // 1-based, as Lua
-		return len(keys)
-	}
-	args := make([]any, 0, 10+14*len(c.preps))
-	args = append(args,
-		len(c.preps),                             // 1 n
-		a.epochLen,                               // 2 epoch_len_s
-		minOpen,                                  // 3 min_open_epoch
-		a.maxGap,                                 // 4 max_gap_s
-		min(a.scoring.MaxRate, uint64(maxExact)), // 5 max_rate
-		a.scoring.MaxPeersPerTorrent,             // 6 max_sessions
-		a.sessionTTL,                             // 7 session_ttl_s
-		a.epochTTL,                               // 8 epoch_ttl_s
-		c.minFirst,                               // 9 epoch_base
-		1,                                        // 10 epoch_key0
-	)
-	for _, p := range c.preps {
-		args = append(args, p.args[:]...)
-		args = append(args, keyIndex(p.sess), keyIndex(p.set), keyIndex(p.cred))
-	}
-	return keys, args
-}
-
-// prepare checks one event and fills p with its keys and arguments.
-func (a *Accountant) prepare(i int, ev *Event, pools func([20]byte) []string, tk map[userTorrent]*userTorrentKeys, p *prepared) error {
-	if ev.User == "" {
-		return fmt.Errorf("rewards: account event %d: empty user id", i)
-	}
-	if ev.Time <= 0 || ev.Time > maxExact/2 {
-		return fmt.Errorf("rewards: account event %d: time %d out of range", i, ev.Time)
-	}
-	poolArg := GlobalPool
-	if pools != nil {
-		ps := pools(ev.InfoHash)
-		for _, p := range ps {
-			if p == "" || strings.ContainsRune(p, ',') {
-				return fmt.Errorf("rewards: account event %d: bad pool id %q", i, p)
+		id = keyID{chunk: j, kind: kindSession, ih: ev.InfoHash, pid: ev.PeerID}
+		if i, ok := s.keyIdx[id]; ok {
+			r.sess = i
+		} else {
+			from := len(s.buf)
+			s.buf = hex.AppendEncode(appendUserKey(s.buf, c.user, ":s:"), ev.InfoHash[:])
+			s.buf = hex.AppendEncode(append(s.buf, ':'), ev.PeerID[:])
+			r.sess = s.addKey(id, from, first)
+		}
+		id = keyID{chunk: j, kind: kindSet, ih: ev.InfoHash}
+		if i, ok := s.keyIdx[id]; ok {
+			r.set = i
+		} else {
+			from := len(s.buf)
+			s.buf = hex.AppendEncode(appendUserKey(s.buf, c.user, ":ss:"), ev.InfoHash[:])
+			r.set = s.addKey(id, from, first)
+		}
+		id.kind = kindCred
+		if i, ok := s.keyIdx[id]; ok {
+			r.cred = i
+		} else {
+			from := len(s.buf)
+			s.buf = hex.AppendEncode(appendUserKey(s.buf, c.user, ":c:"), ev.InfoHash[:])
+			r.cred = s.addKey(id, from, first)
+		}
+		if ev.IP != ([16]byte{}) && p.nowEpoch >= minOpen {
+			id = keyID{chunk: j, kind: kindIPs, ih: ev.InfoHash, e: p.nowEpoch}
+			if i, ok := s.keyIdx[id]; ok {
+				r.ips = i
+			} else {
+				from := len(s.buf)
+				s.buf = hex.AppendEncode(appendUserKey(s.buf, c.user, ":ip:"), ev.InfoHash[:])
+				s.buf = strconv.AppendInt(append(s.buf, ':'), p.nowEpoch, 10)
+				r.ips = s.addKey(id, from, first)
 			}
 		}
-		poolArg = strings.Join(ps, ",")
+		s.recs = append(s.recs, r)
 	}
+	nkeys := len(s.args) - first - 3
 
-	now := ev.Time
-	p.idx = i
-	p.nowEpoch = a.epoch.EpochOf(now)
-	p.first = a.epoch.EpochOf(now - a.maxGap)
+	from := len(s.buf)
+	b := s.buf
+	for _, v := range [...]int64{
+		int64(len(c.preps)),                     // n
+		a.epochLen,                              // epoch_len_s
+		minOpen,                                 // min_open_epoch
+		a.maxGap,                                // max_gap_s
+		int64(min(a.scoring.MaxRate, maxExact)), // max_rate
+		int64(a.scoring.MaxPeersPerTorrent),     // max_sessions
+		a.sessionTTL,                            // session_ttl_s
+		a.epochTTL,                              // epoch_ttl_s
+		c.minFirst,                              // epoch_base
+		1,                                       // epoch_key0
+		int64(len(s.callPools)),                 // pools
+	} {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	for _, pi := range s.callPools {
+		ps := s.poolStrs[pi]
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(ps)))
+		b = append(b, ps...)
+	}
+	for k, pi := range c.preps {
+		p := &s.preps[pi]
+		b = a.appendEvent(b, &events[p.idx], p, &s.recs[k])
+	}
+	s.buf = b
+	s.bulkArg(from)
+	s.args[first+2] = nkeys
+	c.argsFrom, c.argsTo = first, len(s.args)
+}
 
-	t := torrentKeys(tk, ev.User, ev.InfoHash)
-	pid := hex.EncodeToString(ev.PeerID[:])
-	p.sess = KeySession(ev.User, t.ih, pid)
-	p.set, p.cred = t.set, t.cred
+// rec is where an event's keys and pools are in its call (1-based; 0: none).
+type rec struct {
+	pool, sess, set, cred, ips int32
+}
 
+// addKey records buf[from:] as the next key of the call whose arguments
+// start at s.args[first] and returns its KEYS index.
+func (s *scratch) addKey(id keyID, from, first int) int32 {
+	s.bulkArg(from)
+	i := int32(len(s.args) - first - 3) // 1-based, as Lua
+	s.keyIdx[id] = i
+	return i
+}
+
+// appendEvent appends the record of one event to the packed argument:
+// 8 int64 (now, first_epoch, now_epoch, size, weight, uploaded,
+// downloaded, left), uint8 stopped, 5 uint16 (pools, session, sessions,
+// credited, addresses: 1-based indices, 0 for no address set), the peer id
+// in 40 hex digits, then as uint8 length + text: the address (length 0:
+// none), now, uploaded and downloaded in decimal.
+func (a *Accountant) appendEvent(b []byte, ev *Event, p *prepared, r *rec) []byte {
 	size := ev.Size
 	if size <= 0 || size > maxExact {
 		size = maxExact // unknown size: no download cap beyond the rate
 	}
 	weight := min(max(a.scoring.Weight(ev.Size, ev.Seeders), 0), a.maxWeight)
-	stopped := "0"
-	if ev.Stopped {
-		stopped = "1"
+	for _, v := range [...]uint64{
+		uint64(ev.Time),
+		uint64(p.first),
+		uint64(p.nowEpoch),
+		uint64(size),
+		uint64(weight),
+		min(ev.Uploaded, maxExact),
+		min(ev.Downloaded, maxExact),
+		min(ev.Left, maxExact),
+	} {
+		b = binary.LittleEndian.AppendUint64(b, v)
 	}
-	p.args = [11]any{
-		now,                                  // +1 now
-		p.first,                              // +2 first_epoch
-		p.nowEpoch,                           // +3 now_epoch
-		size,                                 // +4 size
-		weight,                               // +5 weight
-		min(ev.Uploaded, uint64(maxExact)),   // +6 uploaded
-		min(ev.Downloaded, uint64(maxExact)), // +7 downloaded
-		min(ev.Left, uint64(maxExact)),       // +8 left
-		stopped,                              // +9 stopped
-		pid,                                  // +10 session_id
-		poolArg,                              // +11 pools
+	stopped := byte(0)
+	if ev.Stopped {
+		stopped = 1
+	}
+	b = append(b, stopped)
+	for _, v := range [...]int32{r.pool, r.sess, r.set, r.cred, r.ips} {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+	}
+	b = hex.AppendEncode(b, ev.PeerID[:])
+	at := len(b)
+	b = append(b, 0)
+	if r.ips != 0 {
+		b = netip.AddrFrom16(ev.IP).Unmap().AppendTo(b)
+		b[at] = byte(len(b) - at - 1) // at most 45 characters
+	}
+	for _, v := range [...]uint64{uint64(ev.Time), min(ev.Uploaded, maxExact), min(ev.Downloaded, maxExact)} {
+		at := len(b)
+		b = strconv.AppendUint(append(b, 0), v, 10)
+		b[at] = byte(len(b) - at - 1)
+	}
+	return b
+}
+
+// appendUserKey appends "sp:{u:<user>}" and suffix, the start of every key
+// of a user (keys.go).
+func appendUserKey(b []byte, user, suffix string) []byte {
+	b = append(b, "sp:{u:"...)
+	b = append(b, user...)
+	b = append(b, '}')
+	return append(b, suffix...)
+}
+
+// prepare checks one event and the pools of its torrent.
+func (a *Accountant) prepare(s *scratch, i int, ev *Event, pools func([20]byte) []string) (prepared, error) {
+	if ev.User == "" {
+		return prepared{}, fmt.Errorf("rewards: account event %d: empty user id", i)
+	}
+	if ev.Time <= 0 || ev.Time > maxExact/2 {
+		return prepared{}, fmt.Errorf("rewards: account event %d: time %d out of range", i, ev.Time)
+	}
+	if i > math.MaxInt32 {
+		return prepared{}, fmt.Errorf("rewards: account event %d: batch too large", i)
+	}
+	s.poolBuf = append(s.poolBuf[:0], GlobalPool...)
+	if pools != nil {
+		s.poolBuf = s.poolBuf[:0]
+		for k, p := range pools(ev.InfoHash) {
+			if k > 0 {
+				s.poolBuf = append(s.poolBuf, ',')
+			}
+			s.poolBuf = append(s.poolBuf, p...)
+		}
+	}
+	pool, ok := s.poolIdx[string(s.poolBuf)]
+	if !ok {
+		str := string(s.poolBuf)
+		if pools != nil {
+			for _, p := range pools(ev.InfoHash) {
+				if p == "" || strings.ContainsRune(p, ',') {
+					str = "\x00" // invalid: remembered as such
+				}
+			}
+		}
+		if len(str) > math.MaxUint16 {
+			str = "\x00"
+		}
+		pool = int32(len(s.poolStrs))
+		s.poolStrs = append(s.poolStrs, str)
+		s.poolIdx[string(s.poolBuf)] = pool
+	}
+	if s.poolStrs[pool] == "\x00" {
+		for _, p := range pools(ev.InfoHash) {
+			if p == "" || strings.ContainsRune(p, ',') || len(p) > math.MaxUint16/2 {
+				return prepared{}, fmt.Errorf("rewards: account event %d: bad pool id %q", i, p)
+			}
+		}
+		return prepared{}, fmt.Errorf("rewards: account event %d: pool list too long", i)
+	}
+	return prepared{
+		idx:      int32(i),
+		pool:     pool,
+		nowEpoch: a.epoch.EpochOf(ev.Time),
+		first:    a.epoch.EpochOf(ev.Time - a.maxGap),
+	}, nil
+}
+
+// parseOutcomes reads the 5 integers per event of one call into out.
+func (a *Accountant) parseOutcomes(s *scratch, c *chunk, cmd *redis.IntSliceCmd, out []Outcome) error {
+	v, err := cmd.Result()
+	if err != nil {
+		return err
+	}
+	if len(v) != 5*len(c.preps) {
+		return fmt.Errorf("unexpected reply of %d integers for %d events", len(v), len(c.preps))
+	}
+	for k := range c.preps {
+		r := v[5*k : 5*k+5]
+		if r[0] < int64(CodeNew) || r[0] > int64(CodeLate) {
+			return fmt.Errorf("unexpected reply %v for event %d", r, k)
+		}
+	}
+	for k, pi := range c.preps {
+		r := v[5*k : 5*k+5]
+		out[s.preps[pi].idx] = Outcome{Code: Code(r[0]), Seconds: r[1], Up: r[2], Down: r[3], Sealed: r[4]}
 	}
 	return nil
-}
-
-// userTorrent names a user's torrent.
-type userTorrent struct {
-	user string
-	ih   [20]byte
-}
-
-// userTorrentKeys are the keys of a user's torrent, built once per batch.
-type userTorrentKeys struct {
-	ih, set, cred string
-}
-
-func torrentKeys(tk map[userTorrent]*userTorrentKeys, user string, ih [20]byte) *userTorrentKeys {
-	k := userTorrent{user, ih}
-	if t, ok := tk[k]; ok {
-		return t
-	}
-	h := hex.EncodeToString(ih[:])
-	t := &userTorrentKeys{ih: h, set: KeySessions(user, h), cred: KeyCredited(user, h)}
-	tk[k] = t
-	return t
-}
-
-// parseOutcomes reads the 5 integers per event of one call.
-func parseOutcomes(cmd *redis.Cmd, n int) ([]Outcome, error) {
-	v, err := cmd.Int64Slice()
-	if err != nil {
-		return nil, err
-	}
-	if len(v) != 5*n {
-		return nil, fmt.Errorf("unexpected reply of %d integers for %d events", len(v), n)
-	}
-	out := make([]Outcome, n)
-	for i := range out {
-		r := v[5*i : 5*i+5]
-		if r[0] < int64(CodeNew) || r[0] > int64(CodeLate) {
-			return nil, fmt.Errorf("unexpected reply %v for event %d", r, i)
-		}
-		out[i] = Outcome{Code: Code(r[0]), Seconds: r[1], Up: r[2], Down: r[3], Sealed: r[4]}
-	}
-	return out, nil
 }

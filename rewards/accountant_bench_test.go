@@ -2,6 +2,8 @@ package rewards
 
 import (
 	"fmt"
+	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,16 +12,21 @@ import (
 // BenchmarkAccount measures accounting throughput and the redis-server CPU
 // it costs per event (from INFO cpu, so other load on the machine does not
 // count), with batches of 1000 seeding sessions each 60 s after the
-// previous: 100 users x 10 torrents, and one user with 100 torrents x 10
-// clients (as bench/compare.sh: everything one user's).
+// previous: 100 users x 10 torrents, the same with every announce carrying
+// its client's address (as real announces do: the per-torrent address sets
+// are written too), and one user with 100 torrents x 10 clients (as
+// bench/compare.sh: everything one user's). SEEDPAY_BENCH_CMDSTATS=1 logs
+// the redis-server's INFO commandstats of each shape.
 func BenchmarkAccount(b *testing.B) {
 	for _, shape := range []struct {
 		name              string
 		users, torrents   int
 		clientsPerTorrent int
+		ip                bool
 	}{
-		{"100users-10torrents", 100, 10, 1},
-		{"1user-100torrents-10clients", 1, 100, 10},
+		{"100users-10torrents", 100, 10, 1, false},
+		{"100users-10torrents-ip", 100, 10, 1, true},
+		{"1user-100torrents-10clients", 1, 100, 10, false},
 	} {
 		b.Run(shape.name, func(b *testing.B) {
 			e := newAcctEnv(b)
@@ -27,12 +34,19 @@ func BenchmarkAccount(b *testing.B) {
 			for u := range shape.users {
 				for t := range shape.torrents {
 					for c := range shape.clientsPerTorrent {
-						batch = append(batch, acctEv(fmt.Sprintf("user%03d", u), byte(t), byte(c), acT0, 0, 0, 0))
+						ev := acctEv(fmt.Sprintf("user%03d", u), byte(t), byte(c), acT0, 0, 0, 0)
+						if shape.ip {
+							ev.IP = netip.AddrFrom4([4]byte{10, byte(u), byte(t), byte(c)}).As16()
+						}
+						batch = append(batch, ev)
 					}
 				}
 			}
 			if _, err := e.a.Account(e.ctx, batch, acAllOpen, nil); err != nil {
 				b.Fatal(err)
+			}
+			if os.Getenv("SEEDPAY_BENCH_CMDSTATS") != "" {
+				e.rdb.ConfigResetStat(e.ctx)
 			}
 			// Clients of one torrent seed at once: one earns, the rest are
 			// credited nothing (once per second per user and torrent).
@@ -56,6 +70,18 @@ func BenchmarkAccount(b *testing.B) {
 			n := float64(b.N * len(batch))
 			b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric((redisCPU(b, e)-cpu0)*1e6/n, "redis-µs/event")
+			if os.Getenv("SEEDPAY_BENCH_CMDSTATS") != "" {
+				var stats []string
+				for _, line := range strings.Split(e.rdb.Info(e.ctx, "commandstats").Val(), "\n") {
+					if name, rest, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+						calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+						_, usec, _ := strings.Cut(rest, "usec=")
+						usec, _, _ = strings.Cut(usec, ",")
+						stats = append(stats, strings.TrimPrefix(name, "cmdstat_")+" "+calls+" calls "+usec+" µs")
+					}
+				}
+				b.Logf("%d events: %s", b.N*len(batch), strings.Join(stats, "; "))
+			}
 		})
 	}
 }

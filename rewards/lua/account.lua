@@ -12,40 +12,52 @@
 -- The session sets (the cap) are used directly, in order, since the cap
 -- depends on every earlier event.
 --
--- KEYS: every key the events use, each once; ARGV names them by index.
+-- KEYS: every key the events use, each once; the events name them by index.
 --   session hash   KeySession(user, info_hash_hex, peer_id_hex):
 --                  up, down, seen (unix s), seeding ("1"/"0")
 --   session zset   KeySessions(user, info_hash_hex):
 --                  member peer_id_hex, score = seen; the session cap
 --   credited-until KeyCredited(user, info_hash_hex): unix s
+--   address set    KeyTorrentIPs(user, info_hash_hex, now_epoch): the
+--                  addresses the user announced the torrent from
 --   epoch hashes   KeyUserEpoch(user, e) for e = epoch_base, epoch_base+1,
 --                  ..., consecutive from KEYS[epoch_key0]
--- ARGV
---   [1]  n              number of events
---   [2]  epoch_len_s    epoch e covers [e*L, (e+1)*L)
---   [3]  min_open_epoch epochs below it are sealed: never written
---   [4]  max_gap_s      longest announce gap that still counts as seeding
---   [5]  max_rate       bytes/s a counter may grow
---   [6]  max_sessions   tracked sessions per (user, torrent)
---   [7]  session_ttl_s  TTL of session hashes, sets and credited-until marks
---   [8]  epoch_ttl_s    TTL of every epoch hash written
---   [9]  epoch_base     the epoch of KEYS[epoch_key0]
---   [10] epoch_key0     index of the first epoch hash in KEYS
---   then 14 per event:
---   +1  now            unix s of the announce
---   +2  first_epoch    epoch(now - max_gap_s) (>= epoch_base)
---   +3  now_epoch      epoch(now)
---   +4  size           torrent bytes (caps a download delta)
---   +5  weight         micro-points per seed second
---   +6  uploaded       cumulative, as reported
---   +7  downloaded     cumulative, as reported
---   +8  left           bytes left; 0 = seeding
---   +9  stopped        "1" when the session ends with this announce
---   +10 session_id     peer id hex (member of the session zset)
---   +11 pools          comma-separated pool ids ("global" or "global,p7")
---   +12 session        KEYS index of the session hash
---   +13 sessions       KEYS index of the session zset
---   +14 credited       KEYS index of the credited-until mark
+-- ARGV[1]: one binary string, little-endian (struct.unpack; Go writes it in
+-- Accountant.callArgs and appendEvent). Numbers are integers below 2^53.
+--   header, 11 int64:
+--   n              number of events
+--   epoch_len_s    epoch e covers [e*L, (e+1)*L)
+--   min_open_epoch epochs below it are sealed: never written
+--   max_gap_s      longest announce gap that still counts as seeding
+--   max_rate       bytes/s a counter may grow
+--   max_sessions   tracked sessions per (user, torrent)
+--   session_ttl_s  TTL of session hashes, sets and credited-until marks
+--   epoch_ttl_s    TTL of every epoch hash and address set written
+--   epoch_base     the epoch of KEYS[epoch_key0]
+--   epoch_key0     index of the first epoch hash in KEYS
+--   npools         number of pool lists
+--   then npools pool lists: uint16 length + comma-separated pool ids
+--   ("global" or "global,p7"; "" for none)
+--   then per event:
+--   int64  now            unix s of the announce
+--   int64  first_epoch    epoch(now - max_gap_s) (>= epoch_base)
+--   int64  now_epoch      epoch(now)
+--   int64  size           torrent bytes (caps a download delta)
+--   int64  weight         micro-points per seed second
+--   int64  uploaded       cumulative, as reported
+--   int64  downloaded     cumulative, as reported
+--   int64  left           bytes left; 0 = seeding
+--   uint8  stopped        1 when the session ends with this announce
+--   uint16 pools          index of the event's pool list (1-based)
+--   uint16 session        KEYS index of the session hash
+--   uint16 sessions       KEYS index of the session zset
+--   uint16 credited       KEYS index of the credited-until mark
+--   uint16 addresses      KEYS index of the address set; 0: record none
+--   40 bytes session_id   peer id hex (member of the session zset)
+--   uint8 length + text   the announcing address ("" when none)
+--   uint8 length + text   now, uploaded, downloaded in decimal: the strings
+--                         written back (formatting a number in Lua costs
+--                         more than the whole Redis command)
 -- Returns 5 integers per event, in order:
 --   {code, credited_s, delta_up, delta_down, sealed_s}
 --   code 1 new session (first announce: no credit)
@@ -62,33 +74,43 @@
 -- Every argument is checked before anything is written.
 
 local MAXINT = 9007199254740991 -- 2^53 - 1
-
-local function int(i)
-  local v = tonumber(ARGV[i])
-  if v == nil or v ~= math.floor(v) or v > MAXINT or v < -MAXINT then
-    error('account.lua: ARGV[' .. i .. '] is not an integer below 2^53: ' .. tostring(ARGV[i]))
-  end
-  return v
-end
+local sunpack = struct.unpack
 
 -- fmt renders an integer exactly (tostring would use %.14g).
 local function fmt(v)
   return string.format('%d', v)
 end
 
-local G, F = 10, 14
-local n = int(1)
-local L = int(2)
-local min_open = int(3)
-local max_gap = int(4)
-local max_rate = int(5)
-local max_sessions = int(6)
-local session_ttl = int(7)
-local epoch_ttl = int(8)
-local epoch_base = int(9)
-local epoch_key0 = int(10)
-if L <= 0 or n < 0 or #ARGV ~= G + n * F then
-  error('account.lua: need epoch_len_s > 0 and ' .. G .. ' + 14 n arguments')
+local function exact(v)
+  return v == math.floor(v) and v <= MAXINT and v >= -MAXINT
+end
+
+if #ARGV ~= 1 then
+  error('account.lua: need one packed argument')
+end
+local P = ARGV[1]
+local n, L, min_open, max_gap, max_rate, max_sessions, session_ttl, epoch_ttl, epoch_base, epoch_key0, npools, pos =
+  sunpack('<i8i8i8i8i8i8i8i8i8i8i8', P)
+for _, v in ipairs({ n, L, min_open, max_gap, max_rate, max_sessions, session_ttl, epoch_ttl, epoch_base, epoch_key0, npools }) do
+  if not exact(v) then
+    error('account.lua: a header number is not an integer below 2^53')
+  end
+end
+if L <= 0 or n < 0 or npools < 0 then
+  error('account.lua: need epoch_len_s > 0, n >= 0 and npools >= 0')
+end
+local session_ttl_s, epoch_ttl_s = fmt(session_ttl), fmt(epoch_ttl)
+
+-- The epoch hash fields of each pool list: "pts:<pool>" per pool.
+local pool_fields = {}
+for j = 1, npools do
+  local list
+  list, pos = sunpack('<I2c0', P, pos)
+  local f = {}
+  for pool in string.gmatch(list, '[^,]+') do
+    f[#f + 1] = 'pts:' .. pool
+  end
+  pool_fields[j] = f
 end
 
 local function epoch_key(e)
@@ -105,27 +127,44 @@ end
 -- was last pruned, so a prune that cannot remove anything is skipped.
 local members, card, pruned, set_ttl = {}, {}, {}, {}
 local asked = {}
+-- Credited-until marks: read with one MGET for every torrent a seeding
+-- event may credit, written at the end.
+local creds, cred_list = {}, {}
+-- Address sets: the addresses to add, per set.
+local ips, ip_order = {}, {}
 
--- Pass 1: check every event before anything is written (a bad argument is
--- a bug on the Go side: fail the whole call, write nothing), and gather the
--- sessions whose membership is needed.
+-- The events, one array per field.
+local E_now, E_first, E_nowe, E_size, E_weight, E_up, E_down, E_left = {}, {}, {}, {}, {}, {}, {}, {}
+local E_stop, E_pool, E_sess, E_set, E_cred, E_sid = {}, {}, {}, {}, {}, {}
+local E_now_s, E_up_s, E_down_s = {}, {}, {}
+
+-- Pass 1: read and check every event before anything is written (a bad
+-- argument is a bug on the Go side: fail the whole call, write nothing), and
+-- gather the sessions whose membership is needed.
 for i = 1, n do
-  local o = G + (i - 1) * F
-  local now, first, now_epoch = tonumber(ARGV[o + 1]), tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
-  if not (now and first and now_epoch and tonumber(ARGV[o + 4]) and tonumber(ARGV[o + 5]) and tonumber(ARGV[o + 6])
-      and tonumber(ARGV[o + 7]) and tonumber(ARGV[o + 8])) then
-    error('account.lua: event ' .. i .. ': a numeric argument is not a number')
+  local now, first, now_epoch, size, weight, up, down, left, stopped, pl, si, se, cr, ipk, sid, ip, now_s, up_s, down_s
+  now, first, now_epoch, size, weight, up, down, left, stopped, pl, si, se, cr, ipk, sid, ip, now_s, up_s, down_s, pos =
+    sunpack('<i8i8i8i8i8i8i8i8BI2I2I2I2I2c40Bc0Bc0Bc0Bc0', P, pos)
+  if tonumber(now_s) ~= now or tonumber(up_s) ~= up or tonumber(down_s) ~= down then
+    error('account.lua: event ' .. i .. ': decimal and binary numbers differ')
+  end
+  if not (exact(now) and exact(first) and exact(now_epoch) and size >= 0 and size <= MAXINT and weight >= 0
+      and weight <= MAXINT and up <= MAXINT and down <= MAXINT and left <= MAXINT and up >= 0 and down >= 0 and left >= 0) then
+    error('account.lua: event ' .. i .. ': a number is out of range')
   end
   if now < now_epoch * L or now >= (now_epoch + 1) * L or first > now_epoch then
     error('account.lua: event ' .. i .. ': now ' .. fmt(now) .. ' is not in epoch ' .. fmt(now_epoch))
   end
   epoch_key(first)
   epoch_key(now_epoch)
-  local sess, set, cred = KEYS[tonumber(ARGV[o + 12])], KEYS[tonumber(ARGV[o + 13])], KEYS[tonumber(ARGV[o + 14])]
-  if not (sess and set and cred) then
-    error('account.lua: event ' .. i .. ' names no key')
+  local sess, set, cred = KEYS[si], KEYS[se], KEYS[cr]
+  if not (sess and set and cred and pool_fields[pl]) then
+    error('account.lua: event ' .. i .. ' names no key or pool list')
   end
-  local sid = ARGV[o + 10]
+  E_now[i], E_first[i], E_nowe[i], E_size[i], E_weight[i], E_up[i], E_down[i], E_left[i] =
+    now, first, now_epoch, size, weight, up, down, left
+  E_stop[i], E_pool[i], E_sess[i], E_set[i], E_cred[i], E_sid[i] = stopped == 1, pl, sess, set, cred, sid
+  E_now_s[i], E_up_s[i], E_down_s[i] = now_s, up_s, down_s
   local a = asked[set]
   if a == nil then
     a = { list = {}, seen = {} }
@@ -135,6 +174,29 @@ for i = 1, n do
     a.seen[sid] = true
     a.list[#a.list + 1] = sid
   end
+  if left == 0 and creds[cred] == nil then
+    creds[cred] = false
+    cred_list[#cred_list + 1] = cred
+  end
+  if ipk ~= 0 then
+    local k = KEYS[ipk]
+    if k == nil or ip == '' then
+      error('account.lua: event ' .. i .. ' names no address set or address')
+    end
+    local s = ips[k]
+    if s == nil then
+      s = { seen = {} }
+      ips[k] = s
+      ip_order[#ip_order + 1] = k
+    end
+    if not s.seen[ip] then
+      s.seen[ip] = true
+      s[#s + 1] = ip
+    end
+  end
+end
+if pos ~= #P + 1 then
+  error('account.lua: ' .. (#P + 1 - pos) .. ' bytes left over')
 end
 for set, a in pairs(asked) do
   local scores = redis.call('ZMSCORE', set, unpack(a.list))
@@ -143,6 +205,12 @@ for set, a in pairs(asked) do
     m[sid] = scores[j] and tonumber(scores[j]) or false
   end
   members[set] = m
+end
+if #cred_list > 0 then
+  local v = redis.call('MGET', unpack(cred_list))
+  for j, k in ipairs(cred_list) do
+    creds[k] = { v = tonumber(v[j] or '0') or 0 }
+  end
 end
 
 -- Scores to set, per session set, written with one ZADD per set: before
@@ -155,7 +223,12 @@ local function flush_scores(set)
   end
   pending[set] = nil
 end
-local function add_score(set, score_s, score, sid)
+local function add_score(set, score, score_s, sid)
+  local m = members[set]
+  set_ttl[set] = true
+  if m[sid] == score then
+    return -- already the member's score (in Redis or pending): nothing to write
+  end
   local p = pending[set]
   if p == nil then
     p = {}
@@ -163,7 +236,6 @@ local function add_score(set, score_s, score, sid)
   end
   p[#p + 1] = score_s
   p[#p + 1] = sid
-  local m = members[set]
   if not m[sid] and card[set] then
     card[set] = card[set] + 1
   end
@@ -171,7 +243,6 @@ local function add_score(set, score_s, score, sid)
   if pruned[set] and score < pruned[set] then
     pruned[set] = nil
   end
-  set_ttl[set] = true
 end
 local function remove(set, sid)
   flush_scores(set)
@@ -183,24 +254,25 @@ local function remove(set, sid)
 end
 
 -- Session hashes: read on first use, written at the end. Values are kept
--- as the strings to write back; op: nil (untouched), 'save' (HSET +
--- EXPIRE), 'del', 'touch' (EXPIRE).
+-- as numbers and as the strings to write back (*_s); the strings as read
+-- (o_*) tell which fields a write changes. op: nil (untouched), 'save'
+-- (HSET + EXPIRE), 'del', 'touch' (EXPIRE).
 local sessions = {}
 local function session(k)
   local s = sessions[k]
   if s == nil then
     local h = redis.call('HMGET', k, 'up', 'down', 'seen', 'seeding')
     s = { up = tonumber(h[1]), down = tonumber(h[2]), seen = tonumber(h[3]), seeding = h[4] }
+    s.o_up, s.o_down, s.o_seen, s.o_seeding = h[1], h[2], h[3], h[4]
     sessions[k] = s
   end
   return s
 end
 
--- Credited-until marks: read on first use, written at the end.
-local creds = {}
+-- Credited-until marks of torrents with no seeding event (not read up front).
 local function cred_get(k)
   local c = creds[k]
-  if c == nil then
+  if not c then
     c = { v = tonumber(redis.call('GET', k) or '0') or 0 }
     creds[k] = c
   end
@@ -225,15 +297,15 @@ local function hincr(k, field, v)
 end
 
 -- The event being accounted (set by the main loop).
-local now, now_s, first, now_epoch, size, weight, uploaded, downloaded, left, stopped, sid, pools, sess_k, set_k, cred_k
-local up_s, down_s
+local now, first, now_epoch, size, weight, uploaded, downloaded, left, stopped, sid, fields, sess_k, set_k, cred_k
+local now_s, up_s, down_s
 
 local function credit(e, secs)
   local k = epoch_key(e)
   hincr(k, 'seed_s', secs)
   if weight > 0 then
-    for pool in string.gmatch(pools, '[^,]+') do
-      hincr(k, 'pts:' .. pool, secs * weight)
+    for _, f in ipairs(fields) do
+      hincr(k, f, secs * weight)
     end
   end
 end
@@ -246,7 +318,7 @@ end
 local function save_session(s, seeding)
   s.up, s.down, s.seen, s.seeding, s.op = uploaded, downloaded, now, seeding and '1' or '0', 'save'
   s.up_s, s.down_s, s.seen_s = up_s, down_s, now_s
-  add_score(set_k, now_s, now, sid)
+  add_score(set_k, now, now_s, sid)
 end
 
 local function account()
@@ -306,7 +378,7 @@ local function account()
       if s.op == nil then
         s.op = 'touch'
       end
-      add_score(set_k, fmt(seen), seen, sid)
+      add_score(set_k, seen, s.o_seen, sid)
     end
     return 5, 0, 0, 0, 0
   end
@@ -370,21 +442,20 @@ end
 
 local out = {}
 for i = 1, n do
-  local o = G + (i - 1) * F
-  now_s = ARGV[o + 1]
-  now = tonumber(now_s)
-  first, now_epoch = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
-  size, weight = tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
-  up_s, down_s = ARGV[o + 6], ARGV[o + 7]
-  uploaded, downloaded, left = tonumber(up_s), tonumber(down_s), tonumber(ARGV[o + 8])
-  stopped, sid, pools = ARGV[o + 9] == '1', ARGV[o + 10], ARGV[o + 11]
-  sess_k, set_k, cred_k = KEYS[tonumber(ARGV[o + 12])], KEYS[tonumber(ARGV[o + 13])], KEYS[tonumber(ARGV[o + 14])]
+  now, first, now_epoch, size, weight = E_now[i], E_first[i], E_nowe[i], E_size[i], E_weight[i]
+  uploaded, downloaded, left, stopped, sid = E_up[i], E_down[i], E_left[i], E_stop[i], E_sid[i]
+  fields, sess_k, set_k, cred_k = pool_fields[E_pool[i]], E_sess[i], E_set[i], E_cred[i]
+  now_s, up_s, down_s = E_now_s[i], E_up_s[i], E_down_s[i]
   local code, credited, d_up, d_down, sealed = account()
   local r = (i - 1) * 5
   out[r + 1], out[r + 2], out[r + 3], out[r + 4], out[r + 5] = code, credited, d_up, d_down, sealed
 end
 
 -- Deferred writes.
+for _, k in ipairs(ip_order) do
+  redis.call('SADD', k, unpack(ips[k]))
+  redis.call('EXPIRE', k, epoch_ttl_s)
+end
 for set in pairs(pending) do
   flush_scores(set)
 end
@@ -392,24 +463,41 @@ for _, k in ipairs(incr_order) do
   for field, v in pairs(incr[k]) do
     redis.call('HINCRBY', k, field, fmt(v))
   end
-  redis.call('EXPIRE', k, epoch_ttl)
+  redis.call('EXPIRE', k, epoch_ttl_s)
 end
 for k, c in pairs(creds) do
-  if c.s then
-    redis.call('SET', k, c.s, 'EX', session_ttl)
+  if c and c.s then
+    redis.call('SET', k, c.s, 'EX', session_ttl_s)
   end
 end
 for k, s in pairs(sessions) do
   if s.op == 'save' then
-    redis.call('HSET', k, 'up', s.up_s, 'down', s.down_s, 'seen', s.seen_s, 'seeding', s.seeding)
-    redis.call('EXPIRE', k, session_ttl)
+    -- Only the fields that change: the hash still holds what was read (a
+    -- session deleted and saved again in this call was never deleted).
+    local args, na = { k }, 1
+    if s.up_s ~= s.o_up then
+      args[na + 1], args[na + 2], na = 'up', s.up_s, na + 2
+    end
+    if s.down_s ~= s.o_down then
+      args[na + 1], args[na + 2], na = 'down', s.down_s, na + 2
+    end
+    if s.seen_s ~= s.o_seen then
+      args[na + 1], args[na + 2], na = 'seen', s.seen_s, na + 2
+    end
+    if s.seeding ~= s.o_seeding then
+      args[na + 1], args[na + 2], na = 'seeding', s.seeding, na + 2
+    end
+    if na > 1 then
+      redis.call('HSET', unpack(args))
+    end
+    redis.call('EXPIRE', k, session_ttl_s)
   elseif s.op == 'del' then
     redis.call('DEL', k)
   elseif s.op == 'touch' then
-    redis.call('EXPIRE', k, session_ttl)
+    redis.call('EXPIRE', k, session_ttl_s)
   end
 end
 for k in pairs(set_ttl) do
-  redis.call('EXPIRE', k, session_ttl)
+  redis.call('EXPIRE', k, session_ttl_s)
 end
 return out
