@@ -121,7 +121,7 @@ func (c *captureArgs) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // field with the events: Go's layout and the script's formats must agree
 // field by field (the batch-vs-one-by-one tests only see the outcomes).
 func TestPackedLayout(t *testing.T) {
-	formats := regexp.MustCompile(`sunpack\('([^']+)'`).FindAllStringSubmatch(accountLua, -1)
+	formats := regexp.MustCompile(`(?:sunpack\(|local EVENT = )'([^']+)'`).FindAllStringSubmatch(accountLua, -1)
 	if len(formats) != 3 {
 		t.Fatalf("want the header, pool list and event formats in account.lua, found %v", formats)
 	}

@@ -74,7 +74,9 @@
 -- Every argument is checked before anything is written.
 
 local MAXINT = 9007199254740991 -- 2^53 - 1
-local sunpack = struct.unpack
+-- Globals used per event, as locals (a global is a table lookup).
+local sunpack, rcall, tonumber, unpack, KEYS = struct.unpack, redis.call, tonumber, unpack, KEYS
+local mmax, mmin = math.max, math.min
 
 -- fmt renders an integer exactly (tostring would use %.14g).
 local function fmt(v)
@@ -126,30 +128,32 @@ end
 -- once asked (ZCARD), kept up to date too; and the score below which the set
 -- was last pruned, so a prune that cannot remove anything is skipped.
 local members, card, pruned, set_ttl = {}, {}, {}, {}
-local asked = {}
+local asked = {} -- per set: the session ids to ask (a repeat is harmless)
 -- Credited-until marks: read with one MGET for every torrent a seeding
--- event may credit, written at the end.
-local creds, cred_list = {}, {}
+-- event may credit (cred_v, a number), written at the end when moved
+-- (cred_s, the string to write).
+local cred_v, cred_s, cred_list = {}, {}, {}
 -- Address sets: the addresses to add, per set.
 local ips, ip_order = {}, {}
 
--- The events, one array per field.
-local E_now, E_first, E_nowe, E_size, E_weight, E_up, E_down, E_left = {}, {}, {}, {}, {}, {}, {}, {}
-local E_stop, E_pool, E_sess, E_set, E_cred, E_sid = {}, {}, {}, {}, {}, {}
-local E_now_s, E_up_s, E_down_s = {}, {}, {}
+-- Where each event's record starts in P: pass 2 unpacks it again (cheaper
+-- in Lua than keeping 19 fields per event in tables).
+local EVENT = '<i8i8i8i8i8i8i8i8BI2I2I2I2I2c40Bc0Bc0Bc0Bc0'
+local at = {}
 
 -- Pass 1: read and check every event before anything is written (a bad
 -- argument is a bug on the Go side: fail the whole call, write nothing), and
--- gather the sessions whose membership is needed.
+-- gather the sessions whose membership is needed. (That the decimal strings
+-- match the numbers is TestPackedLayout's to check: parsing them here would
+-- cost more than the rest of the check.)
 for i = 1, n do
-  local now, first, now_epoch, size, weight, up, down, left, stopped, pl, si, se, cr, ipk, sid, ip, now_s, up_s, down_s
-  now, first, now_epoch, size, weight, up, down, left, stopped, pl, si, se, cr, ipk, sid, ip, now_s, up_s, down_s, pos =
-    sunpack('<i8i8i8i8i8i8i8i8BI2I2I2I2I2c40Bc0Bc0Bc0Bc0', P, pos)
-  if tonumber(now_s) ~= now or tonumber(up_s) ~= up or tonumber(down_s) ~= down then
-    error('account.lua: event ' .. i .. ': decimal and binary numbers differ')
-  end
-  if not (exact(now) and exact(first) and exact(now_epoch) and size >= 0 and size <= MAXINT and weight >= 0
-      and weight <= MAXINT and up <= MAXINT and down <= MAXINT and left <= MAXINT and up >= 0 and down >= 0 and left >= 0) then
+  at[i] = pos
+  local now, first, now_epoch, size, weight, up, down, left, _, pl, si, se, cr, ipk, sid, ip
+  now, first, now_epoch, size, weight, up, down, left, _, pl, si, se, cr, ipk, sid, ip, _, _, _, pos = sunpack(EVENT, P, pos)
+  -- int64 fields unpack to integers; they must also be exact (below 2^53).
+  if not (now > 0 and now <= MAXINT and first >= -MAXINT and now_epoch <= MAXINT and size >= 0 and size <= MAXINT
+      and weight >= 0 and weight <= MAXINT and up >= 0 and up <= MAXINT and down >= 0 and down <= MAXINT
+      and left >= 0 and left <= MAXINT) then
     error('account.lua: event ' .. i .. ': a number is out of range')
   end
   if now < now_epoch * L or now >= (now_epoch + 1) * L or first > now_epoch then
@@ -157,25 +161,18 @@ for i = 1, n do
   end
   epoch_key(first)
   epoch_key(now_epoch)
-  local sess, set, cred = KEYS[si], KEYS[se], KEYS[cr]
-  if not (sess and set and cred and pool_fields[pl]) then
+  local set, cred = KEYS[se], KEYS[cr]
+  if not (KEYS[si] and set and cred and pool_fields[pl]) then
     error('account.lua: event ' .. i .. ' names no key or pool list')
   end
-  E_now[i], E_first[i], E_nowe[i], E_size[i], E_weight[i], E_up[i], E_down[i], E_left[i] =
-    now, first, now_epoch, size, weight, up, down, left
-  E_stop[i], E_pool[i], E_sess[i], E_set[i], E_cred[i], E_sid[i] = stopped == 1, pl, sess, set, cred, sid
-  E_now_s[i], E_up_s[i], E_down_s[i] = now_s, up_s, down_s
-  local a = asked[set]
-  if a == nil then
-    a = { list = {}, seen = {} }
-    asked[set] = a
+  local list = asked[set]
+  if list == nil then
+    asked[set] = { sid }
+  else
+    list[#list + 1] = sid
   end
-  if not a.seen[sid] then
-    a.seen[sid] = true
-    a.list[#a.list + 1] = sid
-  end
-  if left == 0 and creds[cred] == nil then
-    creds[cred] = false
+  if left == 0 and cred_v[cred] == nil then
+    cred_v[cred] = false
     cred_list[#cred_list + 1] = cred
   end
   if ipk ~= 0 then
@@ -183,33 +180,38 @@ for i = 1, n do
     if k == nil or ip == '' then
       error('account.lua: event ' .. i .. ' names no address set or address')
     end
-    local s = ips[k]
-    if s == nil then
-      s = { seen = {} }
-      ips[k] = s
+    local list = ips[k]
+    if list == nil then
+      ips[k] = { ip }
       ip_order[#ip_order + 1] = k
-    end
-    if not s.seen[ip] then
-      s.seen[ip] = true
-      s[#s + 1] = ip
+    else
+      local dup = false
+      for j = 1, #list do
+        if list[j] == ip then
+          dup = true
+        end
+      end
+      if not dup then
+        list[#list + 1] = ip
+      end
     end
   end
 end
 if pos ~= #P + 1 then
   error('account.lua: ' .. (#P + 1 - pos) .. ' bytes left over')
 end
-for set, a in pairs(asked) do
-  local scores = redis.call('ZMSCORE', set, unpack(a.list))
+for set, list in pairs(asked) do
+  local scores = rcall('ZMSCORE', set, unpack(list))
   local m = {}
-  for j, sid in ipairs(a.list) do
-    m[sid] = scores[j] and tonumber(scores[j]) or false
+  for j = 1, #list do
+    m[list[j]] = scores[j] and tonumber(scores[j]) or false
   end
   members[set] = m
 end
 if #cred_list > 0 then
-  local v = redis.call('MGET', unpack(cred_list))
-  for j, k in ipairs(cred_list) do
-    creds[k] = { v = tonumber(v[j] or '0') or 0 }
+  local v = rcall('MGET', unpack(cred_list))
+  for j = 1, #cred_list do
+    cred_v[cred_list[j]] = tonumber(v[j] or '0') or 0
   end
 end
 
@@ -219,7 +221,7 @@ local pending = {}
 local function flush_scores(set)
   local p = pending[set]
   if p ~= nil and #p > 0 then
-    redis.call('ZADD', set, unpack(p))
+    rcall('ZADD', set, unpack(p))
   end
   pending[set] = nil
 end
@@ -246,7 +248,7 @@ local function add_score(set, score, score_s, sid)
 end
 local function remove(set, sid)
   flush_scores(set)
-  local r = redis.call('ZREM', set, sid)
+  local r = rcall('ZREM', set, sid)
   if card[set] then
     card[set] = card[set] - r
   end
@@ -261,22 +263,22 @@ local sessions = {}
 local function session(k)
   local s = sessions[k]
   if s == nil then
-    local h = redis.call('HMGET', k, 'up', 'down', 'seen', 'seeding')
-    s = { up = tonumber(h[1]), down = tonumber(h[2]), seen = tonumber(h[3]), seeding = h[4] }
-    s.o_up, s.o_down, s.o_seen, s.o_seeding = h[1], h[2], h[3], h[4]
+    local h = rcall('HMGET', k, 'up', 'down', 'seen', 'seeding')
+    s = { up = tonumber(h[1]), down = tonumber(h[2]), seen = tonumber(h[3]), seeding = h[4], op = false,
+      o_up = h[1], o_down = h[2], o_seen = h[3], o_seeding = h[4], up_s = false, down_s = false, seen_s = false }
     sessions[k] = s
   end
   return s
 end
 
--- Credited-until marks of torrents with no seeding event (not read up front).
+-- A credited-until mark (every one a seeding event may need is read up front).
 local function cred_get(k)
-  local c = creds[k]
-  if not c then
-    c = { v = tonumber(redis.call('GET', k) or '0') or 0 }
-    creds[k] = c
+  local v = cred_v[k]
+  if not v then
+    v = tonumber(rcall('GET', k) or '0') or 0
+    cred_v[k] = v
   end
-  return c
+  return v
 end
 
 -- Epoch hash increments, summed per (key, field); each written key expires.
@@ -290,7 +292,7 @@ local function hincr(k, field, v)
   end
   local cur = t[field] or 0
   if cur + v > MAXINT then -- keep the sum exact: write what we have
-    redis.call('HINCRBY', k, field, fmt(cur))
+    rcall('HINCRBY', k, field, fmt(cur))
     cur = 0
   end
   t[field] = cur + v
@@ -304,8 +306,8 @@ local function credit(e, secs)
   local k = epoch_key(e)
   hincr(k, 'seed_s', secs)
   if weight > 0 then
-    for _, f in ipairs(fields) do
-      hincr(k, f, secs * weight)
+    for j = 1, #fields do
+      hincr(k, fields[j], secs * weight)
     end
   end
 end
@@ -332,13 +334,13 @@ local function account()
     local c = card[set_k]
     if c == nil then
       flush_scores(set_k)
-      c = redis.call('ZCARD', set_k)
+      c = rcall('ZCARD', set_k)
       card[set_k] = c
     end
     local floor = now - max_gap
     if c >= max_sessions and (pruned[set_k] == nil or floor > pruned[set_k]) then
       flush_scores(set_k)
-      c = c - redis.call('ZREMRANGEBYSCORE', set_k, '-inf', '(' .. fmt(floor))
+      c = c - rcall('ZREMRANGEBYSCORE', set_k, '-inf', '(' .. fmt(floor))
       card[set_k], pruned[set_k] = c, floor
       for member, score in pairs(m) do
         if score and score < floor then
@@ -375,7 +377,7 @@ local function account()
     if stopped then
       end_session(s)
     else
-      if s.op == nil then
+      if not s.op then
         s.op = 'touch'
       end
       add_score(set_k, seen, s.o_seen, sid)
@@ -385,20 +387,19 @@ local function account()
 
   local elapsed = now - seen
   local rate_cap = max_rate * elapsed
-  local d_up = math.min(uploaded - up, rate_cap)
-  local d_down = math.min(downloaded - down, rate_cap, size)
+  local d_up = mmin(uploaded - up, rate_cap)
+  local d_down = mmin(downloaded - down, rate_cap, size)
   local credited, sealed = 0, 0
 
   -- Seed time: a seeder at both ends of a gap no longer than max_gap. The
   -- interval starts at the later of seen and credited-until, so a user earns
   -- once per second on a torrent however many clients it runs.
   if s.seeding == '1' and left == 0 and elapsed > 0 and elapsed <= max_gap then
-    local c = cred_get(cred_k)
-    local from = math.max(seen, c.v)
+    local from = mmax(seen, cred_get(cred_k))
     if now > from then
       for e = first, now_epoch do
-        local lo = math.max(from, e * L)
-        local hi = math.min(now, (e + 1) * L)
+        local lo = mmax(from, e * L)
+        local hi = mmin(now, (e + 1) * L)
         if hi > lo then
           local secs = hi - lo
           if e >= min_open then
@@ -417,7 +418,7 @@ local function account()
       end
       -- Only a session seen before the mark needs it, and such a session can
       -- earn only until seen + max_gap < mark + session_ttl: no refresh needed.
-      c.v, c.s = now, now_s
+      cred_v[cred_k], cred_s[cred_k] = now, now_s
     end
   end
 
@@ -442,10 +443,10 @@ end
 
 local out = {}
 for i = 1, n do
-  now, first, now_epoch, size, weight = E_now[i], E_first[i], E_nowe[i], E_size[i], E_weight[i]
-  uploaded, downloaded, left, stopped, sid = E_up[i], E_down[i], E_left[i], E_stop[i], E_sid[i]
-  fields, sess_k, set_k, cred_k = pool_fields[E_pool[i]], E_sess[i], E_set[i], E_cred[i]
-  now_s, up_s, down_s = E_now_s[i], E_up_s[i], E_down_s[i]
+  local stop, pl, si, se, cr, _
+  now, first, now_epoch, size, weight, uploaded, downloaded, left, stop, pl, si, se, cr, _, sid, _, now_s, up_s, down_s =
+    sunpack(EVENT, P, at[i])
+  stopped, fields, sess_k, set_k, cred_k = stop == 1, pool_fields[pl], KEYS[si], KEYS[se], KEYS[cr]
   local code, credited, d_up, d_down, sealed = account()
   local r = (i - 1) * 5
   out[r + 1], out[r + 2], out[r + 3], out[r + 4], out[r + 5] = code, credited, d_up, d_down, sealed
@@ -453,28 +454,26 @@ end
 
 -- Deferred writes.
 for _, k in ipairs(ip_order) do
-  redis.call('SADD', k, unpack(ips[k]))
-  redis.call('EXPIRE', k, epoch_ttl_s)
+  rcall('SADD', k, unpack(ips[k]))
+  rcall('EXPIRE', k, epoch_ttl_s)
 end
 for set in pairs(pending) do
   flush_scores(set)
 end
 for _, k in ipairs(incr_order) do
   for field, v in pairs(incr[k]) do
-    redis.call('HINCRBY', k, field, fmt(v))
+    rcall('HINCRBY', k, field, fmt(v))
   end
-  redis.call('EXPIRE', k, epoch_ttl_s)
+  rcall('EXPIRE', k, epoch_ttl_s)
 end
-for k, c in pairs(creds) do
-  if c and c.s then
-    redis.call('SET', k, c.s, 'EX', session_ttl_s)
-  end
+for k, v in pairs(cred_s) do
+  rcall('SET', k, v, 'EX', session_ttl_s)
 end
 for k, s in pairs(sessions) do
   if s.op == 'save' then
     -- Only the fields that change: the hash still holds what was read (a
     -- session deleted and saved again in this call was never deleted).
-    local args, na = { k }, 1
+    local args, na = { k, false, false, false, false, false, false, false, false }, 1
     if s.up_s ~= s.o_up then
       args[na + 1], args[na + 2], na = 'up', s.up_s, na + 2
     end
@@ -488,16 +487,16 @@ for k, s in pairs(sessions) do
       args[na + 1], args[na + 2], na = 'seeding', s.seeding, na + 2
     end
     if na > 1 then
-      redis.call('HSET', unpack(args))
+      rcall('HSET', unpack(args, 1, na))
     end
-    redis.call('EXPIRE', k, session_ttl_s)
+    rcall('EXPIRE', k, session_ttl_s)
   elseif s.op == 'del' then
-    redis.call('DEL', k)
+    rcall('DEL', k)
   elseif s.op == 'touch' then
-    redis.call('EXPIRE', k, session_ttl_s)
+    rcall('EXPIRE', k, session_ttl_s)
   end
 end
 for k in pairs(set_ttl) do
-  redis.call('EXPIRE', k, session_ttl_s)
+  rcall('EXPIRE', k, session_ttl_s)
 end
 return out
