@@ -291,6 +291,9 @@ func (a *Accountant) Account(ctx context.Context, events []Event, minOpenEpoch i
 		}
 	}()
 	s.reset()
+	// Size the arena once (keys and record of an event: ~300 bytes plus
+	// the user id in each key) rather than copying it as it doubles.
+	s.buf = slices.Grow(s.buf, min(len(events)*(320+4*len(events[0].User)), maxKeptArena))
 	minOpen := min(max(minOpenEpoch, -maxExact), maxExact)
 	var errs []error
 	for i := range events {
