@@ -6,11 +6,14 @@
 -- below 2^53 (Go clamps).
 --
 -- Redis work is per session and per key, not per event: a session hash is
--- read once (HMGET) and written once (HSET, EXPIRE) per call, the
--- credited-until marks are read and written once, epoch hash increments are
--- summed and written once per field, and each key's EXPIRE is sent once.
--- The session sets (the cap) are used directly, in order, since the cap
--- depends on every earlier event.
+-- read once (HMGET) and written once (HSET of the fields that change,
+-- EXPIRE) per call, the credited-until marks are read with one MGET and
+-- written once each, epoch hash increments are summed and written once per
+-- field, the addresses go to each address set with one SADD, and each key's
+-- EXPIRE is sent once. The session sets (the cap) are used directly, in
+-- order, since the cap depends on every earlier event. The events come
+-- packed in one binary argument (struct.unpack): no per-event ARGV strings,
+-- and no number is formatted in Lua per event.
 --
 -- KEYS: every key the events use, each once; the events name them by index.
 --   session hash   KeySession(user, info_hash_hex, peer_id_hex):
