@@ -78,7 +78,75 @@
 
 local MAXINT = 9007199254740991 -- 2^53 - 1
 -- Globals used per event, as locals (a global is a table lookup).
-local sunpack, rcall, tonumber, unpack, KEYS = struct.unpack, redis.call, tonumber, unpack, KEYS
+local rcall, tonumber, unpack, KEYS = redis.call, tonumber, unpack, KEYS
+
+-- unpack_le is struct.unpack for the formats below ('<' then i8, I2, B, cN
+-- and c0), for Redis-protocol servers without the struct library (the dev
+-- default's embedded store). Signed 8-byte values are read as two 32-bit
+-- halves, exact below 2^53 like struct's.
+local sbyte, ssub = string.byte, string.sub
+local function unpack_le(f, s, pos)
+  pos = pos or 1
+  local out, n, i = {}, 0, 2 -- f[1] is '<'
+  local flen = #f
+  while i <= flen do
+    local c = ssub(f, i, i)
+    i = i + 1
+    local digits = string.match(f, '^%d+', i)
+    local size = tonumber(digits or '')
+    if digits then
+      i = i + #digits
+    end
+    if c == 'i' and size == 8 then
+      local b1, b2, b3, b4, b5, b6, b7, b8 = sbyte(s, pos, pos + 7)
+      if not b8 then
+        error('account.lua: packed argument too short')
+      end
+      local lo = b1 + b2 * 256 + b3 * 65536 + b4 * 16777216
+      local hi = b5 + b6 * 256 + b7 * 65536 + b8 * 16777216
+      if hi >= 2147483648 then
+        hi = hi - 4294967296
+      end
+      n = n + 1
+      out[n] = hi * 4294967296 + lo
+      pos = pos + 8
+    elseif c == 'I' and size == 2 then
+      local b1, b2 = sbyte(s, pos, pos + 1)
+      if not b2 then
+        error('account.lua: packed argument too short')
+      end
+      n = n + 1
+      out[n] = b1 + b2 * 256
+      pos = pos + 2
+    elseif c == 'B' then
+      local b1 = sbyte(s, pos)
+      if not b1 then
+        error('account.lua: packed argument too short')
+      end
+      n = n + 1
+      out[n] = b1
+      pos = pos + 1
+    elseif c == 'c' then
+      if size == 0 then -- the length is the value just read, which it replaces
+        size = out[n]
+        n = n - 1
+      end
+      if pos + size - 1 > #s then
+        error('account.lua: packed argument too short')
+      end
+      n = n + 1
+      out[n] = ssub(s, pos, pos + size - 1)
+      pos = pos + size
+    else
+      error('account.lua: unsupported format ' .. c)
+    end
+  end
+  n = n + 1
+  out[n] = pos
+  return unpack(out, 1, n)
+end
+local lib = rawget(_G, 'struct')
+local sunpack = lib and lib.unpack or unpack_le
 local mmax, mmin = math.max, math.min
 
 -- fmt renders an integer exactly (tostring would use %.14g).
