@@ -219,16 +219,7 @@ func TestPayoutLibtorrent(t *testing.T) {
 	tr.registerTorrent(infoHash, pl.size, pl.name)
 	seeder := startLT(t, "libtorrent seeder carol", torrent, dir, loopbackListen(t), "--set", "min_announce_interval=1")
 
-	var first float64
-	if !waitFor(20*time.Second, 50*time.Millisecond, func() bool {
-		if r := seeder.replies(t); len(r) > 0 {
-			first = r[0]
-			return true
-		}
-		return seeder.exited()
-	}) || first == 0 {
-		t.Fatalf("the seeder got no tracker reply within 20s (%s)", seeder.exitString())
-	}
+	first := seeder.firstReply(t)
 	epochLen := int64(rewardsEpoch / time.Second)
 	e0 := int64(first) / epochLen
 	whole := []int64{e0 + 1, e0 + 2}

@@ -109,6 +109,23 @@ func (tr *tracker) createUserID(name string) (id, passkey string) {
 	return u.ID, u.Passkey
 }
 
+// firstReply waits up to 20 s for the client's first tracker reply and
+// returns its Unix time.
+func (c *ltClient) firstReply(t *testing.T) float64 {
+	t.Helper()
+	var first float64
+	if !waitFor(20*time.Second, 50*time.Millisecond, func() bool {
+		if r := c.replies(t); len(r) > 0 {
+			first = r[0]
+			return true
+		}
+		return c.exited()
+	}) || first == 0 {
+		t.Fatalf("%s got no tracker reply within 20s (%s)", c.name, c.exitString())
+	}
+	return first
+}
+
 // replies returns the Unix times (client clock, same host as the tracker)
 // of the tracker replies a libtorrent client printed so far; it fails the
 // test on a tracker or torrent error.
@@ -183,16 +200,7 @@ func TestRewardsLibtorrent(t *testing.T) {
 	bob := startLT(t, "libtorrent seeder bob", bobTorrent, bobDir, loopbackListen(t), ltArgs...)
 
 	// The first announce earns nothing; seeding is credited from it on.
-	var first float64
-	if !waitFor(20*time.Second, 50*time.Millisecond, func() bool {
-		if r := alice.replies(t); len(r) > 0 {
-			first = r[0]
-			return true
-		}
-		return alice.exited()
-	}) || first == 0 {
-		t.Fatalf("alice's seeder got no tracker reply within 20s (%s)", alice.exitString())
-	}
+	first := alice.firstReply(t)
 	epochLen := int64(rewardsEpoch / time.Second)
 	e0 := int64(first) / epochLen // the epoch of alice's first announce
 	whole := []int64{e0 + 1, e0 + 2}
