@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -283,17 +282,9 @@ type publicEpochPage struct {
 
 // epochs lists sealed epochs, newest first.
 func (p *publicAPI) epochs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, aerr := intParam("limit", q.Get("limit"), defaultPublicEpochs, 1, maxPublicEpochs)
-	if aerr == nil {
-		var before int64
-		before, aerr = intParam("before", q.Get("before"), 0, 1, 1<<40)
-		if aerr == nil {
-			p.listEpochs(w, r, before, limit)
-			return
-		}
+	if limit, before, ok := pageParams(w, r.URL.Query(), defaultPublicEpochs, maxPublicEpochs, true); ok {
+		p.listEpochs(w, r, before, limit)
 	}
-	writeError(w, aerr.status, aerr.msg)
 }
 
 func (p *publicAPI) listEpochs(w http.ResponseWriter, r *http.Request, before, limit int64) {
@@ -504,21 +495,8 @@ func (p *publicAPI) sealedParam(w http.ResponseWriter, r *http.Request) (*sealed
 	return e, true
 }
 
-// pageParams reads limit (default def, 1..max) and offset, or answers 400.
-func pageParams(w http.ResponseWriter, q url.Values, def, max int64) (limit, offset int64, ok bool) {
-	limit, aerr := intParam("limit", q.Get("limit"), def, 1, max)
-	if aerr == nil {
-		offset, aerr = intParam("offset", q.Get("offset"), 0, 0, 1<<31)
-	}
-	if aerr != nil {
-		writeError(w, aerr.status, aerr.msg)
-		return 0, 0, false
-	}
-	return limit, offset, true
-}
-
 func (p *publicAPI) epoch(w http.ResponseWriter, r *http.Request) {
-	limit, offset, ok := pageParams(w, r.URL.Query(), defaultPublicLines, maxPublicLines)
+	limit, offset, ok := pageParams(w, r.URL.Query(), defaultPublicLines, maxPublicLines, false)
 	if !ok {
 		return
 	}
@@ -649,15 +627,8 @@ func (p *publicAPI) user(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "pid: want 16 lowercase hex digits, got "+quoteInput(pid))
 		return
 	}
-	q := r.URL.Query()
-	limit, aerr := intParam("limit", q.Get("limit"), defaultPublicUser, 1, maxPublicUser)
-	if aerr != nil {
-		writeError(w, aerr.status, aerr.msg)
-		return
-	}
-	before, aerr := intParam("before", q.Get("before"), 0, 1, 1<<40)
-	if aerr != nil {
-		writeError(w, aerr.status, aerr.msg)
+	limit, before, ok := pageParams(w, r.URL.Query(), defaultPublicUser, maxPublicUser, true)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -722,7 +693,7 @@ type publicPoolPage struct {
 // listPools pages through the pools list, which is built at most once per
 // poolListTTL (one build at a time) and served from memory in between.
 func (p *publicAPI) listPools(w http.ResponseWriter, r *http.Request) {
-	limit, offset, ok := pageParams(w, r.URL.Query(), defaultPublicPools, maxPublicPools)
+	limit, offset, ok := pageParams(w, r.URL.Query(), defaultPublicPools, maxPublicPools, false)
 	if !ok {
 		return
 	}

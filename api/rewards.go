@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"go.uber.org/zap"
@@ -35,16 +36,25 @@ func intParam(name, raw string, def, lo, hi int64) (int64, *apiError) {
 	return v, nil
 }
 
-func (s *Server) listEpochs(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, aerr := intParam("limit", q.Get("limit"), defaultEpochPage, 1, maxEpochPage)
-	if aerr != nil {
-		writeError(w, aerr.status, aerr.msg)
-		return
+// pageParams reads limit (default def, 1..max) and the page position: offset
+// (0..2^31) or, with before, an epoch (0: from the newest), or answers 400.
+func pageParams(w http.ResponseWriter, q url.Values, def, max int64, before bool) (limit, pos int64, ok bool) {
+	limit, aerr := intParam("limit", q.Get("limit"), def, 1, max)
+	if aerr == nil && before {
+		pos, aerr = intParam("before", q.Get("before"), 0, 1, 1<<40)
+	} else if aerr == nil {
+		pos, aerr = intParam("offset", q.Get("offset"), 0, 0, 1<<31)
 	}
-	before, aerr := intParam("before", q.Get("before"), 0, 1, 1<<40)
 	if aerr != nil {
 		writeError(w, aerr.status, aerr.msg)
+		return 0, 0, false
+	}
+	return limit, pos, true
+}
+
+func (s *Server) listEpochs(w http.ResponseWriter, r *http.Request) {
+	limit, before, ok := pageParams(w, r.URL.Query(), defaultEpochPage, maxEpochPage, true)
+	if !ok {
 		return
 	}
 	list, err := s.ledger.Epochs(r.Context(), before, int(limit))
