@@ -142,13 +142,8 @@ func urlDataOf(opts []byte) string {
 
 func TestLoadAgainstFakeTracker(t *testing.T) {
 	f := startFake(t, 400)
-	var out, errOut strings.Builder
-	code := run([]string{"-target", f.addr(), "-sockets", "8", "-window", "4", "-duration", "20s",
-		"-requests", "3030", "-timeout", "1s", "-torrents", "50", "-peers", "20", "-passkey", "PK123"}, &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
-	}
-	res := parseResult(t, out.String())
+	res, out := f.run(t, "-sockets", "8", "-window", "4", "-duration", "20s",
+		"-requests", "3030", "-timeout", "1s", "-torrents", "50", "-peers", "20", "-passkey", "PK123")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if res["announces"]+res["scrapes"]+res["timeouts"] != 3030 {
@@ -163,7 +158,7 @@ func TestLoadAgainstFakeTracker(t *testing.T) {
 		t.Errorf("scrapes %d (tracker saw %d), want 3030/101 = 30", res["scrapes"], f.scrapes)
 	}
 	if f.urlData["/PK123"] != f.announces-f.dropped+f.scrapes || len(f.urlData) != 1 {
-		t.Log(out.String())
+		t.Log(out)
 		t.Errorf("URL data seen: %v", f.urlData)
 	}
 	if res["avg_peers"] != 5 || res["errors"] != 0 || f.badConnID != 0 {
@@ -191,13 +186,8 @@ func TestLoadAgainstFakeTracker(t *testing.T) {
 
 func TestFillAnnouncesEveryPeerOnceThenCensus(t *testing.T) {
 	f := startFake(t, 0)
-	var out, errOut strings.Builder
-	code := run([]string{"-target", f.addr(), "-fill", "-sockets", "4", "-window", "8", "-duration", "20s",
-		"-torrents", "20", "-peers", "30", "-numwant", "0"}, &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
-	}
-	res := parseResult(t, out.String())
+	res, _ := f.run(t, "-fill", "-sockets", "4", "-window", "8", "-duration", "20s",
+		"-torrents", "20", "-peers", "30", "-numwant", "0")
 	f.mu.Lock()
 	if res["announces"] != 600 || len(f.seen) != 600 || f.events[eventStarted] != 600 || f.scrapes != 0 {
 		t.Errorf("announces %d, distinct peers %d, started %d, scrapes %d", res["announces"], len(f.seen), f.events[eventStarted], f.scrapes)
@@ -209,11 +199,7 @@ func TestFillAnnouncesEveryPeerOnceThenCensus(t *testing.T) {
 	}
 	f.mu.Unlock()
 
-	out.Reset()
-	if code := run([]string{"-target", f.addr(), "-census", "-torrents", "20"}, &out, &errOut); code != 0 {
-		t.Fatalf("census exit %d: %s", code, errOut.String())
-	}
-	res = parseResult(t, out.String())
+	res, _ = f.run(t, "-census", "-torrents", "20")
 	if res["swarm_peers"] != 600 || res["seeders"] != 450 {
 		t.Errorf("census: %v", res)
 	}
@@ -238,6 +224,17 @@ func TestNoTrackerFailsFast(t *testing.T) {
 }
 
 // parseResult reads the integer part of each RESULT value.
+// run runs udpload against the fake with args, fails the test unless it
+// exits 0, and returns its RESULT fields and its output.
+func (f *fakeTracker) run(t *testing.T, args ...string) (map[string]int64, string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	if code := run(append([]string{"-target", f.addr()}, args...), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	return parseResult(t, out.String()), out.String()
+}
+
 func parseResult(t *testing.T, out string) map[string]int64 {
 	t.Helper()
 	m := map[string]int64{}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 )
@@ -63,14 +62,9 @@ func TestHighQuantiles(t *testing.T) {
 
 func TestPacedRateAgainstFakeTracker(t *testing.T) {
 	f := startFake(t, 0)
-	var out, errOut strings.Builder
-	code := run([]string{"-target", f.addr(), "-rate", "4000", "-sockets", "4", "-window", "64", "-duration", "1s",
-		"-timeout", "1s", "-torrents", "50", "-peers", "20", "-passkey", "PK"}, &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
-	}
-	res := parseResult(t, out.String())
-	t.Log(out.String())
+	res, out := f.run(t, "-rate", "4000", "-sockets", "4", "-window", "64", "-duration", "1s",
+		"-timeout", "1s", "-torrents", "50", "-peers", "20", "-passkey", "PK")
+	t.Log(out)
 	if res["rate"] != 4000 || res["scheduled"] != 4000 || res["unsent"] != 0 || res["sent"] != 4000 {
 		t.Errorf("rate %d scheduled %d sent %d unsent %d, want 4000 in 1 s", res["rate"], res["scheduled"], res["sent"], res["unsent"])
 	}
@@ -98,14 +92,9 @@ func TestPacedHasNoCoordinatedOmission(t *testing.T) {
 	f.mu.Lock()
 	f.stallAt, f.stall = 300, 100*time.Millisecond
 	f.mu.Unlock()
-	var out, errOut strings.Builder
-	code := run([]string{"-target", f.addr(), "-rate", "1000", "-sockets", "4", "-window", "100", "-duration", "1s",
-		"-timeout", "2s", "-torrents", "50", "-peers", "20", "-scrape-every", "0"}, &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
-	}
-	res := parseResult(t, out.String())
-	t.Log(out.String())
+	res, out := f.run(t, "-rate", "1000", "-sockets", "4", "-window", "100", "-duration", "1s",
+		"-timeout", "2s", "-torrents", "50", "-peers", "20", "-scrape-every", "0")
+	t.Log(out)
 	// ~100 of the 1000 requests fall in the stall, waiting 0-100 ms: the
 	// top 1 % waited 90 ms or more.
 	if res["announces"] != 1000 || res["timeouts"] != 0 || res["stalls"] != 0 {
@@ -124,15 +113,10 @@ func TestPacedOverloadIsCounted(t *testing.T) {
 	f.mu.Lock()
 	f.stallAt, f.stall = 1, 400*time.Millisecond
 	f.mu.Unlock()
-	var out, errOut strings.Builder
-	code := run([]string{"-target", f.addr(), "-rate", "1000", "-sockets", "2", "-window", "8", "-duration", "500ms",
-		"-timeout", "2s", "-torrents", "5", "-peers", "5", "-scrape-every", "0"}, &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
-	}
-	res := parseResult(t, out.String())
+	res, out := f.run(t, "-rate", "1000", "-sockets", "2", "-window", "8", "-duration", "500ms",
+		"-timeout", "2s", "-torrents", "5", "-peers", "5", "-scrape-every", "0")
 	if res["stalls"] == 0 || res["scheduled"] != 500 || res["sent"]+res["unsent"] != 500 || res["max_us"] < 300_000 {
-		t.Log(out.String())
+		t.Log(out)
 		t.Errorf("stalls %d scheduled %d sent %d unsent %d max %d µs", res["stalls"], res["scheduled"], res["sent"], res["unsent"], res["max_us"])
 	}
 }
@@ -140,13 +124,8 @@ func TestPacedOverloadIsCounted(t *testing.T) {
 // Unanswered requests count in the open-loop percentiles at their wait.
 func TestPacedTimeoutsCountInTheTail(t *testing.T) {
 	f := startFake(t, 10) // every 10th announce unanswered
-	var out, errOut strings.Builder
-	code := run([]string{"-target", f.addr(), "-rate", "2000", "-sockets", "2", "-window", "64", "-duration", "500ms",
-		"-timeout", "100ms", "-torrents", "5", "-peers", "5", "-scrape-every", "0"}, &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
-	}
-	res := parseResult(t, out.String())
+	res, _ := f.run(t, "-rate", "2000", "-sockets", "2", "-window", "64", "-duration", "500ms",
+		"-timeout", "100ms", "-torrents", "5", "-peers", "5", "-scrape-every", "0")
 	if res["timeouts"] < 90 || res["p99_us"] < 100_000 || res["p50_us"] > 50_000 {
 		t.Errorf("timeouts %d p50 %d µs p99 %d µs: timeouts should set the p99 (>= 100 ms)", res["timeouts"], res["p50_us"], res["p99_us"])
 	}
