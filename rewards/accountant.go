@@ -197,7 +197,7 @@ type scratch struct {
 	eus       []epochUser
 	keyIdx    map[keyID]int32 // key -> KEYS index (1-based) in its call
 	poolIdx   map[string]int32
-	poolStrs  []string // distinct comma-joined pool lists ("\x00" when invalid)
+	poolStrs  []string // distinct comma-joined pool lists (each id checked)
 	poolBuf   []byte
 	recs      []rec
 	callPools []int32  // pool lists of the call being built, by batch index
@@ -618,40 +618,29 @@ func (a *Accountant) prepare(s *scratch, i int, ev *Event, pools func([20]byte) 
 	if i > math.MaxInt32 {
 		return prepared{}, fmt.Errorf("rewards: account event %d: batch too large", i)
 	}
+	// Each id is checked as it is joined, so the cache below is keyed by
+	// valid lists only: ["a,b"] and ["a", "b"] cannot share an entry.
 	s.poolBuf = append(s.poolBuf[:0], GlobalPool...)
 	if pools != nil {
 		s.poolBuf = s.poolBuf[:0]
 		for k, p := range pools(ev.InfoHash) {
+			if p == "" || strings.ContainsRune(p, ',') || len(p) > math.MaxUint16/2 {
+				return prepared{}, fmt.Errorf("rewards: account event %d: bad pool id %q", i, p)
+			}
 			if k > 0 {
 				s.poolBuf = append(s.poolBuf, ',')
 			}
 			s.poolBuf = append(s.poolBuf, p...)
 		}
 	}
+	if len(s.poolBuf) > math.MaxUint16 {
+		return prepared{}, fmt.Errorf("rewards: account event %d: pool list too long", i)
+	}
 	pool, ok := s.poolIdx[string(s.poolBuf)]
 	if !ok {
-		str := string(s.poolBuf)
-		if pools != nil {
-			for _, p := range pools(ev.InfoHash) {
-				if p == "" || strings.ContainsRune(p, ',') {
-					str = "\x00" // invalid: remembered as such
-				}
-			}
-		}
-		if len(str) > math.MaxUint16 {
-			str = "\x00"
-		}
 		pool = int32(len(s.poolStrs))
-		s.poolStrs = append(s.poolStrs, str)
+		s.poolStrs = append(s.poolStrs, string(s.poolBuf))
 		s.poolIdx[string(s.poolBuf)] = pool
-	}
-	if s.poolStrs[pool] == "\x00" {
-		for _, p := range pools(ev.InfoHash) {
-			if p == "" || strings.ContainsRune(p, ',') || len(p) > math.MaxUint16/2 {
-				return prepared{}, fmt.Errorf("rewards: account event %d: bad pool id %q", i, p)
-			}
-		}
-		return prepared{}, fmt.Errorf("rewards: account event %d: pool list too long", i)
 	}
 	return prepared{
 		idx:      int32(i),

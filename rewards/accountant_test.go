@@ -487,6 +487,17 @@ func TestPools(t *testing.T) {
 	if err == nil || out[0].Code != CodeError || out[1].Code != CodeNew {
 		t.Fatalf("bad pool: %+v, %v", out, err)
 	}
+	// The accountant remembers pool lists across batches: a valid ["a",
+	// "b"] seen first must not make the bad ["a,b"] (the same joined text)
+	// acceptable later.
+	split := func([20]byte) []string { return []string{"a", "b"} }
+	joined := func([20]byte) []string { return []string{"a,b"} }
+	if out, err := e.a.Account(e.ctx, []Event{acctEv("u5", 1, 1, acT0, 0, 0, 0)}, acAllOpen, split); err != nil || out[0].Code != CodeNew {
+		t.Fatalf("pools a and b: %+v, %v", out, err)
+	}
+	if out, err := e.a.Account(e.ctx, []Event{acctEv("u6", 1, 1, acT0, 0, 0, 0)}, acAllOpen, joined); err == nil || out[0].Code != CodeError {
+		t.Fatalf("pool \"a,b\" after pools a and b: %+v, %v; want refused", out, err)
+	}
 }
 
 func TestEpochUsers(t *testing.T) {
