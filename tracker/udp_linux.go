@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -127,10 +128,16 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 			}
 			continue
 		}
-		if b.errno != 0 {
+		switch b.errno {
+		case 0:
+		case unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EHOSTDOWN:
 			// Errors queued on the socket (ICMP after a reply to a
 			// vanished client): nothing to answer, read on.
 			continue
+		default:
+			// Anything else would repeat on every read: fail like the
+			// portable loop does instead of spinning.
+			return fmt.Errorf("udp: recvmmsg: %w", b.errno)
 		}
 		b.m = 0
 		for i := range b.n {
