@@ -666,7 +666,11 @@ func (p *publicAPI) user(w http.ResponseWriter, r *http.Request) {
 			p.internalError(w, r, "user", err, zap.String("pid", pid), zap.Int64("epoch", n))
 			return
 		}
-		i := e.byPID[pid]
+		i, ok := e.byPID[pid]
+		if !ok { // the index named this epoch for pid: they disagree
+			p.internalError(w, r, "user", fmt.Errorf("epoch %d has no line for public id %s", n, pid), zap.String("pid", pid))
+			return
+		}
 		u := e.rec.Users[i]
 		line := publicUserEpoch{Epoch: n, Root: e.rec.Root, Address: u.Address, SeedSeconds: u.SeedSeconds,
 			Amount: u.Amount, Leaf: fmt.Sprintf("%x", e.leaves[i]), Payout: linePayoutOf(n, u.Amount, up)}

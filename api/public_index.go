@@ -74,7 +74,9 @@ func newSealedEpoch(rec *rewards.Record) (*sealedEpoch, error) {
 		}
 		e.leaves[i] = rewards.Leaf(rec.Epoch, u.User, u.Address, a)
 		e.pids[i] = PublicID(u.User)
-		e.byPID[e.pids[i]] = i
+		if _, dup := e.byPID[e.pids[i]]; !dup { // first wins, as in publicIndex.add
+			e.byPID[e.pids[i]] = i
+		}
 		e.order[i] = i
 	}
 	slices.SortFunc(e.order, func(a, b int) int { return cmp.Compare(e.pids[a], e.pids[b]) })
