@@ -18,18 +18,12 @@ type LedgerSink struct {
 	Pools func(infoHash [20]byte) []string
 }
 
-var globalOnly = []string{rewards.GlobalPool}
-
 // Account implements Sink.
 func (s LedgerSink) Account(ctx context.Context, events []rewards.Event) error {
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
-	pools := s.Pools
-	if pools == nil {
-		pools = func([20]byte) []string { return globalOnly }
-	}
-	_, err := s.Accountant.Account(ctx, events, s.Epoch.MinOpenEpoch(now()), pools)
+	_, err := s.Accountant.Account(ctx, events, s.Epoch.MinOpenEpoch(now()), s.Pools) // nil: the global pool
 	return err
 }
