@@ -301,7 +301,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
-	parts := 2 // tracker, registry follower (+ API listeners, accounting flusher, settler, pool index, payer, deposit watcher)
+	parts := 2                   // tracker, registry follower (+ API listeners, accounting flusher, settler, pool index, payer, deposit watcher)
 	errc := make(chan error, 16) // more than the parts: none blocks on exit
 	if payer != nil {
 		parts++
