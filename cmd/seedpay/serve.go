@@ -301,8 +301,11 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 
 	ctx, cancelAll := context.WithCancel(ctx)
 	defer cancelAll()
-	parts := 2                   // tracker, registry follower (+ API listeners, accounting flusher, settler, pool index, payer, deposit watcher)
-	errc := make(chan error, 16) // more than the parts: none blocks on exit
+	// tracker, registry follower (+ API listeners, accounting flusher,
+	// settler, pool index, payer, deposit watcher); errc holds more than
+	// all of them, so none blocks on exit.
+	parts := 2
+	errc := make(chan error, 16)
 	if payer != nil {
 		parts++
 		go func() { errc <- payer.Run(ctx) }()
