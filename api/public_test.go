@@ -711,11 +711,17 @@ func TestClientKey(t *testing.T) {
 		{"10.0.0.1:80", "198.51.100.1, 203.0.113.5", "203.0.113.5/32"}, // client-supplied left part ignored
 		{"10.0.0.1:80", "garbage", "10.0.0.1/32"},
 		{"[fd00::1]:80", "2001:db8::9", "2001:db8::/64"},
+		{"10.0.0.1:80", "10.0.0.3, garbage, 10.0.0.2", "10.0.0.2/32"}, // stops at a garbled hop: the last address read
+		// Several header lines are one list, read from the last line's right end.
+		{"10.0.0.1:80", "198.51.100.1, 203.0.113.7\n10.0.0.4", "203.0.113.7/32"},
+		{"10.0.0.1:80", "203.0.113.8\n10.0.0.4, 10.0.0.5", "203.0.113.8/32"},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = c.remote
-		if c.xff != "" {
-			r.Header.Set("X-Forwarded-For", c.xff)
+		for _, line := range strings.Split(c.xff, "\n") {
+			if line != "" {
+				r.Header.Add("X-Forwarded-For", line)
+			}
 		}
 		if got := clientKey(r, trusted); got.String() != c.want {
 			t.Errorf("%s via %q: key %s, want %s", c.remote, c.xff, got, c.want)

@@ -92,19 +92,25 @@ func (l *rateLimiter) len() int {
 func clientKey(r *http.Request, trusted []netip.Prefix) netip.Prefix {
 	ip := remoteIP(r.RemoteAddr)
 	if ip.IsValid() && isTrusted(ip, trusted) {
+		// From the right, one hop at a time: no copy of a long header.
 		hops := r.Header.Values("X-Forwarded-For")
-		var all []string
-		for _, h := range hops {
-			all = append(all, strings.Split(h, ",")...)
-		}
-		for i := len(all) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(all[i]))
-			if err != nil {
-				break // a garbled header: stop at the last address we trust
-			}
-			ip = hop.Unmap()
-			if !isTrusted(ip, trusted) {
-				break
+	walk:
+		for h := len(hops) - 1; h >= 0; h-- {
+			rest := hops[h]
+			for {
+				i := strings.LastIndexByte(rest, ',')
+				hop, err := netip.ParseAddr(strings.TrimSpace(rest[i+1:]))
+				if err != nil {
+					break walk // a garbled header: stop at the last address we trust
+				}
+				ip = hop.Unmap()
+				if !isTrusted(ip, trusted) {
+					break walk
+				}
+				if i < 0 {
+					break
+				}
+				rest = rest[:i]
 			}
 		}
 	}
