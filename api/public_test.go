@@ -715,6 +715,7 @@ func TestClientKey(t *testing.T) {
 		// Several header lines are one list, read from the last line's right end.
 		{"10.0.0.1:80", "198.51.100.1, 203.0.113.7\n10.0.0.4", "203.0.113.7/32"},
 		{"10.0.0.1:80", "203.0.113.8\n10.0.0.4, 10.0.0.5", "203.0.113.8/32"},
+		{"10.0.0.1:80", "10.0.0.4\n203.0.113.9", "203.0.113.9/32"}, // the nearest hop is on the last line
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = c.remote
