@@ -454,13 +454,14 @@ func (w *DepositWatcher) credit(ctx context.Context, t TokenTransfer, pool strin
 }
 
 // Deposits lists deposits newest first: a pool's (pool != ""), or the
-// unclaimed ones (pool == "").
+// unclaimed ones (pool == ""), at most limit (1..maxListedDeposit; a
+// limit below 1 lists one, never the whole list).
 func Deposits(ctx context.Context, rdb redis.UniversalClient, pool string, limit int64) ([]Deposit, error) {
 	key := keyDepositUnclaimed
 	if pool != "" {
 		key = keyPoolDeposits(pool)
 	}
-	ids, err := rdb.LRange(ctx, key, 0, min(limit, maxListedDeposit)-1).Result()
+	ids, err := rdb.LRange(ctx, key, 0, min(max(limit, 1), maxListedDeposit)-1).Result()
 	if err != nil {
 		return nil, err
 	}
