@@ -109,6 +109,17 @@ type poolListCall struct {
 
 func newPoolListCache() *poolListCache { return &poolListCache{ttl: poolListTTL, now: time.Now} }
 
+// safeBuild runs build outside any handler's panic recovery: a panic
+// becomes the build's error instead of ending the process.
+func safeBuild(ctx context.Context, build func(context.Context) ([]PublicPool, error)) (l []PublicPool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l, err = nil, fmt.Errorf("pool list build panicked: %v", p)
+		}
+	}()
+	return build(ctx)
+}
+
 // get returns the cached list, or waits for one build (started here if
 // none is running). The build runs detached from ctx, so a client that
 // gives up does not fail the others waiting for it.
@@ -125,7 +136,7 @@ func (c *poolListCache) get(ctx context.Context, build func(context.Context) ([]
 		c.call = call
 		go func() {
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), poolListBuildTimeout)
-			l, err := build(bctx)
+			l, err := safeBuild(bctx, build)
 			cancel()
 			if err == nil && l == nil {
 				l = []PublicPool{}

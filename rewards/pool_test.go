@@ -401,3 +401,30 @@ func TestPoolsThroughAccounting(t *testing.T) {
 		t.Fatalf("pool %+v", v)
 	}
 }
+
+// TestPoolIndexSkipsBadEntries: ids and torrent entries in Redis that the
+// settler would refuse never reach the accounting index (a long entry
+// would have written past the info hash).
+func TestPoolIndexSkipsBadEntries(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	pools := newTestPools(t, rdb)
+	good := mustPool(t, pools, "100", ih('1'))
+	rdb.SAdd(ctx, keyPoolsSet, "p,9")
+	rdb.HSet(ctx, keyPool("p,9"), "state", PoolOpen)
+	rdb.SAdd(ctx, keyPoolTorrents("p,9"), ih('1'))
+	rdb.SAdd(ctx, keyPoolTorrents(good.ID), ih('2')+"00", "zz"+ih('3')[2:])
+	x := NewPoolIndex(pools, 0, nil)
+	if err := x.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(x.Lookup(ihBytes(ih('1'))), ","); got != "global,"+good.ID+",@"+ih('1') {
+		t.Fatalf("lookup %s: the bad pool id must not be there", got)
+	}
+	if got := x.Lookup(ihBytes(ih('2'))); len(got) != 1 || got[0] != GlobalPool {
+		t.Fatalf("a 42-digit entry was indexed: %v", got)
+	}
+	if got := x.Lookup(ihBytes(ih('3'))); len(got) != 1 || got[0] != GlobalPool {
+		t.Fatalf("a non-hex entry was indexed: %v", got)
+	}
+}

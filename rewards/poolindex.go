@@ -87,15 +87,17 @@ func (x *PoolIndex) Reload(ctx context.Context) error {
 	}
 	m := map[[20]byte][]string{}
 	for i, id := range ids { // ids in settlement order, so each list is too
-		if states[i].Val() != PoolOpen {
+		if states[i].Val() != PoolOpen || !ValidPoolID(id) { // as the settler: a bad id never settles
 			continue
 		}
 		for _, h := range sets[i].Val() {
 			var ih [20]byte
-			if b, err := hex.DecodeString(h); err != nil || len(b) != 20 {
+			if len(h) != 40 { // checked first: Decode would write past ih
 				continue
 			}
-			hex.Decode(ih[:], []byte(h))
+			if _, err := hex.Decode(ih[:], []byte(h)); err != nil {
+				continue
+			}
 			if m[ih] == nil {
 				m[ih] = []string{GlobalPool}
 			}
