@@ -17,11 +17,10 @@ import (
 // action 8, transaction id 12, info hash 16, peer id 36, downloaded 56, left
 // 64, uploaded 72, event 80, IP 84 (4 bytes; 16 for opentracker's IPv6
 // action 4), key, numwant, port, then BEP 41 options.
-const (
-	udpAnnounceMinLen   = 84 + 4 + 10
-	udpAnnounceV6MinLen = 84 + 16 + 10
-	udpMaxURLData       = 2048 // more URL data than a datagram can carry is malformed
-)
+
+// udpMaxURLData bounds BEP 41 URL data: more than a datagram can carry is
+// malformed.
+const udpMaxURLData = 2048
 
 // The errors are boxed once: converting a string-typed ClientError to error
 // allocates.
