@@ -118,6 +118,10 @@ func TestParseUDPScrape(t *testing.T) {
 	h := func(c byte) []byte { return bytes.Repeat([]byte{c}, 20) }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	pk := "/" + strings.Repeat("k", 32)
+	// Hashes starting with 2 <len>: URL data ending in an end option, and
+	// URL data filling the hash.
+	optHash := cat([]byte{2, 17}, bytes.Repeat([]byte{'x'}, 17), []byte{0})
+	fullOptHash := cat([]byte{2, 18}, bytes.Repeat([]byte{'x'}, 18))
 	tests := []struct {
 		name     string
 		body     []byte
@@ -132,7 +136,15 @@ func TestParseUDPScrape(t *testing.T) {
 		{name: "two hashes, passkey without end option", body: cat(h('a'), h('b'), []byte{2, byte(len(pk))}, []byte(pk)), hashes: 2, urlData: pk},
 		{name: "passkey split over two options with padding", body: cat(h('a'), []byte{1, 2, 3}, []byte(pk[:3]), []byte{2, byte(len(pk) - 3)}, []byte(pk[3:]), []byte{0}), hashes: 1, urlData: pk},
 		{name: "capped hash count", body: cat(h('a'), h('b'), h('c'), urlDataOption(pk)), hashes: 2, urlData: pk, maxHashe: 2},
+		// A later hash that reads as a complete option list (its URL data
+		// ends at a 0 or at the end of the packet) is still a hash: URL
+		// data is a path.
+		{name: "later hash like an option list", body: cat(h('a'), optHash, h('c')), hashes: 3},
+		{name: "last hash like an option list", body: cat(h('a'), h('b'), fullOptHash), hashes: 3},
+		{name: "hash like an option list, then passkey", body: cat(h('a'), optHash, h('c'), urlDataOption(pk)), hashes: 3, urlData: pk},
+		{name: "URL data not a path", body: cat(h('a'), urlDataOption("kkkk")), wantErr: true},
 		{name: "empty", body: nil, wantErr: true},
+		{name: "longer than a datagram", body: bytes.Repeat(h('a'), 102), wantErr: true},
 		{name: "options only", body: urlDataOption(pk), wantErr: true},
 		{name: "truncated option", body: cat(h('a'), []byte{2, 40}, []byte("/short")), wantErr: true},
 		{name: "unknown option", body: cat(h('a'), []byte{9, 1, 1}), wantErr: true},

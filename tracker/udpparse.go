@@ -91,30 +91,100 @@ func parseUDPAnnounce(pkt []byte, v6Action bool, src []byte, maxNumWant uint32, 
 
 // parseUDPScrape splits a scrape body into info hashes (appended to dst,
 // at most maxHashes) and BEP 41 URL data (into params). The body has no
-// length field for the hashes, so the split is found by reading the tail
-// after each multiple of 20 bytes as options: the first split whose tail is
-// a complete, well-formed option list carrying URL data wins; a body that is
-// an exact multiple of 20 bytes with no such tail is all hashes.
+// length field for the hashes, so the split is the first multiple of 20
+// bytes after the first hash where the rest is a complete, well-formed
+// option list carrying URL data that starts with '/' (a path, as every
+// passkey URL's); a body that is an exact multiple of 20 bytes with no such
+// tail is all hashes. A later hash that merely looks like an option list
+// (URL data not starting with '/') stays a hash.
+//
+// An option list starts with 1 or 2, so the split is usually the first
+// hash boundary holding one, and one scan of the tail there settles it;
+// otherwise scrapeSplit looks further in one pass.
 func parseUDPScrape(body []byte, maxHashes uint32, dst []bittorrent.InfoHash, params *urlParams) ([]bittorrent.InfoHash, error) {
-	split := -1
-	for k := 20; k < len(body); k += 20 {
-		if ok, _ := params.scanOptions(body[k:]); ok && len(params.buf) > 0 {
-			split = k
-			break
+	n := len(body)
+	if n == 0 || n > udpMaxPacket-16 {
+		return dst, errUDPMalformed // no datagram we read is that long
+	}
+	split := nextOptionStart(body, 20)
+	if split < n {
+		if ok, _ := params.scanOptions(body[split:]); !ok || len(params.buf) == 0 || params.buf[0] != '/' {
+			if split = scrapeSplit(body, nextOptionStart(body, split+20)); split >= 0 {
+				_, _ = params.scanOptions(body[split:]) // scrapeSplit checked it
+			}
 		}
+	} else {
+		split = -1
 	}
 	if split < 0 {
 		params.buf = params.buf[:0]
-		if len(body) == 0 || len(body)%20 != 0 {
+		if n%20 != 0 {
 			return dst, errUDPMalformed
 		}
-		split = len(body)
+		split = n
 	}
-	n := min(split/20, int(maxHashes))
-	for i := range n {
+	k := min(split/20, int(maxHashes))
+	for i := range k {
 		dst = append(dst, bittorrent.InfoHash(body[20*i:20*i+20]))
 	}
 	return dst, nil
+}
+
+// nextOptionStart is the first of k, k+20, k+40... where body holds an
+// option list's first byte (padding or URL data), or one past its end.
+func nextOptionStart(body []byte, k int) int {
+	for k < len(body) && body[k] != 1 && body[k] != 2 {
+		k += 20
+	}
+	return k
+}
+
+// What an option list starting at some position of a scrape holds.
+const (
+	optBad   = iota // not a complete, well-formed option list
+	optNone         // well-formed, no URL data
+	optPath         // well-formed, URL data starting with '/'
+	optOther        // well-formed, other URL data
+)
+
+// scrapeSplit is the first multiple of 20 from from where body holds a
+// complete, well-formed option list carrying URL data that starts with
+// '/', or -1. One backward pass: where an option list starting at i leads
+// depends only on the bytes from i on, so each position's verdict is read
+// off the position its option jumps to. body is at most a datagram long.
+func scrapeSplit(body []byte, from int) int {
+	var tail [udpMaxPacket - 16 + 1]uint8 // tail[i]: what the options from i on hold
+	n := len(body)
+	split := -1
+	tail[n] = optNone
+	for i := n - 1; i >= from; i-- {
+		v := uint8(optBad)
+		switch body[i] {
+		case 0:
+			v = optNone
+		case 1:
+			v = tail[i+1]
+		case 2:
+			if i+1 < n {
+				l := int(body[i+1])
+				if j := i + 2 + l; j <= n && tail[j] != optBad {
+					switch {
+					case l == 0:
+						v = tail[j]
+					case body[i+2] == '/':
+						v = optPath
+					default:
+						v = optOther
+					}
+				}
+			}
+		}
+		tail[i] = v
+		if v == optPath && i%20 == 0 {
+			split = i
+		}
+	}
+	return split
 }
 
 // urlParams is BEP 41 URL data as bittorrent.Params without allocating when
