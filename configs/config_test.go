@@ -60,7 +60,7 @@ func TestEveryKeyDocumentedInBothFiles(t *testing.T) {
 			"simulated", "sim_fund", "network", "full_node", "solidity_node", "token", "token_decimals", "fee_limit", "expiration",
 			"call_timeout", "tls", "api_key", "hot_key", "keystore", "min_payout", "interval", "concurrency",
 			"resource_pause", "accept_unsafe_ledger", "receipts", "max_redownload", "pair_epoch_cap",
-			"uploader_epoch_cap", "max_skew", "max_batch", "rate", "burst", "max_clients", "trusted_proxies", "min_refund"} {
+			"uploader_epoch_cap", "max_skew", "max_batch", "rate", "burst", "max_clients", "trusted_proxies", "min_refund", "sessions", "snapshot_interval"} {
 			if !strings.Contains(string(data), "  "+key+":") {
 				t.Errorf("%s does not document %s", file, key)
 			}

@@ -685,53 +685,7 @@ func TestBatchEqualsOneByOne(t *testing.T) {
 	for seed := range uint64(12) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
 			rng := newTestRand(seed)
-			var evs []Event
-			type sess struct {
-				at        int64
-				up, down  uint64
-				left      uint64
-				user, tor byte
-				peer      byte
-			}
-			// Odd seeds crowd the sessions (about 4 per user and torrent,
-			// over the cap of 3); even ones spread them.
-			users, tors := 3, 3
-			if seed%2 == 1 {
-				users, tors = 2, 2
-			}
-			ss := make([]sess, 16)
-			for i := range ss {
-				ss[i] = sess{at: acT0 - 200 + int64(rng.n(400)), user: byte(rng.n(users)), tor: byte(rng.n(tors)), peer: byte(i), left: uint64(rng.n(2)) * 100}
-			}
-			for range 400 {
-				s := &ss[rng.n(len(ss))]
-				switch r := rng.n(20); {
-				case r == 0: // restart: counters go down
-					s.up, s.down = s.up/2, 0
-				case r == 1:
-					s.left = 0
-				case r == 2:
-					s.left = 50
-				}
-				s.at += int64(rng.n(acGap * 3 / 2))
-				s.up += uint64(rng.n(3 * acRate * 100))
-				s.down += uint64(rng.n(acRate * 50))
-				e := acctEv("u"+strconv.Itoa(int(s.user)), s.tor, s.peer, s.at, s.up, s.down, s.left)
-				e.IP = netip.AddrFrom4([4]byte{10, 0, s.user, s.peer}).As16()
-				if rng.n(15) == 0 {
-					e = acctStopped(e)
-				}
-				evs = append(evs, e)
-				if rng.n(10) == 0 && len(evs) > 3 { // a replayed older event
-					evs = append(evs, evs[len(evs)-1-rng.n(3)])
-				}
-			}
-			pools := func(ih [20]byte) []string {
-				if ih[0] == 1 {
-					return []string{GlobalPool, "p1"}
-				}
-				return nil
-			}
+			evs, pools := randomSessions(rng, seed)
 			minOpen := acE // older epochs sealed: carries and drops happen too
 
 			// The reference: the per-event script this batching replaced.
@@ -765,6 +719,60 @@ func TestBatchEqualsOneByOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// randomSessions is 400 announces of 16 client sessions with restarts,
+// seeding changes, stops and replayed older events; odd seeds crowd the
+// sessions over the cap. pools covers torrent 1 with pool "p1".
+func randomSessions(rng *testRand, seed uint64) ([]Event, func([20]byte) []string) {
+	var evs []Event
+	type sess struct {
+		at        int64
+		up, down  uint64
+		left      uint64
+		user, tor byte
+		peer      byte
+	}
+	// Odd seeds crowd the sessions (about 4 per user and torrent,
+	// over the cap of 3); even ones spread them.
+	users, tors := 3, 3
+	if seed%2 == 1 {
+		users, tors = 2, 2
+	}
+	ss := make([]sess, 16)
+	for i := range ss {
+		ss[i] = sess{at: acT0 - 200 + int64(rng.n(400)), user: byte(rng.n(users)), tor: byte(rng.n(tors)), peer: byte(i), left: uint64(rng.n(2)) * 100}
+	}
+	for range 400 {
+		s := &ss[rng.n(len(ss))]
+		switch r := rng.n(20); {
+		case r == 0: // restart: counters go down
+			s.up, s.down = s.up/2, 0
+		case r == 1:
+			s.left = 0
+		case r == 2:
+			s.left = 50
+		}
+		s.at += int64(rng.n(acGap * 3 / 2))
+		s.up += uint64(rng.n(3 * acRate * 100))
+		s.down += uint64(rng.n(acRate * 50))
+		e := acctEv("u"+strconv.Itoa(int(s.user)), s.tor, s.peer, s.at, s.up, s.down, s.left)
+		e.IP = netip.AddrFrom4([4]byte{10, 0, s.user, s.peer}).As16()
+		if rng.n(15) == 0 {
+			e = acctStopped(e)
+		}
+		evs = append(evs, e)
+		if rng.n(10) == 0 && len(evs) > 3 { // a replayed older event
+			evs = append(evs, evs[len(evs)-1-rng.n(3)])
+		}
+	}
+	pools := func(ih [20]byte) []string {
+		if ih[0] == 1 {
+			return []string{GlobalPool, "p1"}
+		}
+		return nil
+	}
+	return evs, pools
 }
 
 // testRand is a tiny deterministic generator (xorshift).

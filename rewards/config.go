@@ -47,6 +47,12 @@ type PoolConfig struct {
 	BudgetPerEpoch string `yaml:"budget_per_epoch"`
 }
 
+// Where accounting keeps client sessions (Config.Sessions).
+const (
+	SessionsLocal = "local"
+	SessionsRedis = "redis"
+)
+
 // GlobalPool is the id of the pool that covers every torrent.
 const GlobalPool = "global"
 
@@ -58,8 +64,16 @@ type Config struct {
 	Global  PoolConfig    `yaml:"global_pool"`
 	// FlushInterval is how often buffered accounting events go to Redis.
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	// BufferSize is the events buffered per CPU before drops are counted.
+	// BufferSize is the events buffered per CPU before drops are counted
+	// (Redis session mode).
 	BufferSize int `yaml:"buffer_size"`
+	// Sessions says where client sessions live: SessionsLocal (in the
+	// tracker's memory; Redis gets aggregates per user and flush) or
+	// SessionsRedis (account.lua per event; for several tracker instances).
+	Sessions string `yaml:"sessions"`
+	// SnapshotInterval is how often local mode saves its sessions to Redis
+	// besides on stop (0: on stop only); it bounds what a crash forgets.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
 	// Receipts bounds what signed upload receipts earn.
 	Receipts ReceiptConfig `yaml:"receipts"`
 }
@@ -77,11 +91,13 @@ func DefaultConfig() Config {
 			MaxRate:            1 << 30,
 			MaxPeersPerTorrent: 3,
 		},
-		Epoch:         EpochConfig{Length: time.Hour, Grace: 2 * time.Minute, Retention: 90 * 24 * time.Hour},
-		Global:        PoolConfig{ID: GlobalPool, BudgetPerEpoch: "0"},
-		FlushInterval: time.Second,
-		BufferSize:    8192,
-		Receipts:      DefaultReceiptConfig(),
+		Epoch:            EpochConfig{Length: time.Hour, Grace: 2 * time.Minute, Retention: 90 * 24 * time.Hour},
+		Global:           PoolConfig{ID: GlobalPool, BudgetPerEpoch: "0"},
+		FlushInterval:    time.Second,
+		BufferSize:       8192,
+		Sessions:         SessionsLocal,
+		SnapshotInterval: 5 * time.Minute,
+		Receipts:         DefaultReceiptConfig(),
 	}
 }
 
@@ -143,6 +159,12 @@ func (c Config) Validate() error {
 	}
 	if c.BufferSize < 16 || c.BufferSize > 1<<22 {
 		bad("buffer_size", "%d: must be 16..4194304", c.BufferSize)
+	}
+	if c.Sessions != SessionsLocal && c.Sessions != SessionsRedis {
+		bad("sessions", "%q: must be %q (one tracker instance) or %q (several)", c.Sessions, SessionsLocal, SessionsRedis)
+	}
+	if c.SnapshotInterval != 0 && (c.SnapshotInterval < 10*time.Second || c.SnapshotInterval > 24*time.Hour) {
+		bad("snapshot_interval", "%s: must be 0 (on stop only) or 10s..24h", c.SnapshotInterval)
 	}
 	if err := c.Receipts.Validate(); err != nil {
 		errs = append(errs, err)

@@ -168,15 +168,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 			return err
 		}
 		payBook = rewards.PoolAddressBook{Pools: pools, Next: addresses}
-		acct, err := rewards.NewAccountant(rdb, cfg.Rewards)
-		if err != nil {
-			return fmt.Errorf("rewards: %w", err)
-		}
-		accountHook, err = account.New(account.Config{
-			ShardCapacity: cfg.Rewards.BufferSize,
-			FlushInterval: cfg.Rewards.FlushInterval,
-		}, cache, account.LedgerSink{Accountant: acct, Epoch: cfg.Rewards.Epoch, Pools: poolIndex.Lookup}, reg, log.Named("accounting"))
-		if err != nil {
+		if accountHook, err = account.FromConfig(ctx, cfg.Rewards, rdb, cache, poolIndex.Lookup, reg, log.Named("accounting")); err != nil {
 			return fmt.Errorf("rewards: %w", err)
 		}
 		postHooks = append(postHooks, accountHook)

@@ -40,8 +40,17 @@ type shard struct {
 	_      [40]byte // keep shards on separate cache lines
 }
 
-// Hook is the accounting PostHook plus its flusher.
+// Hook is the accounting PostHook plus its flusher. In Redis session mode
+// (New) it buffers events for a Sink; in local session mode (NewLocal) it
+// accounts each announce in memory right away (rewards.LocalAccountant)
+// and its flusher writes aggregates.
 type Hook struct {
+	local   *rewards.LocalAccountant
+	flusher *rewards.LocalFlusher
+	epoch   rewards.EpochConfig
+	pools   func(infoHash [20]byte) []string
+	codes   [6]prometheus.Counter // local mode: events by outcome code
+
 	shards   []shard
 	capacity int
 	torrents Torrents
@@ -103,8 +112,26 @@ func New(cfg Config, torrents Torrents, sink Sink, reg prometheus.Registerer, lo
 	return h, nil
 }
 
-// HandleAnnounce buffers the announce of an authenticated user on a
-// registered torrent. It never waits on I/O and never fails the announce.
+// NewLocal returns the hook of local session mode: each announce is
+// accounted by acct in memory; Run runs flusher. pools names the pools
+// covering a torrent (nil: the global pool only).
+func NewLocal(torrents Torrents, acct *rewards.LocalAccountant, flusher *rewards.LocalFlusher, epoch rewards.EpochConfig,
+	pools func(infoHash [20]byte) []string, reg prometheus.Registerer, log *zap.Logger) (*Hook, error) {
+	h := &Hook{local: acct, flusher: flusher, epoch: epoch, pools: pools, torrents: torrents, log: log, now: time.Now}
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "events_total",
+		Help: "Announces accounted in memory (local session mode), by outcome: new, accounted, reset, capped (over max_peers_per_torrent), late, error."}, []string{"outcome"})
+	for c := range h.codes {
+		h.codes[c] = events.WithLabelValues(rewards.Code(c).String())
+	}
+	if err := reg.Register(events); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// HandleAnnounce accounts (local mode) or buffers (Redis mode) the
+// announce of an authenticated user on a registered torrent. It never waits
+// on I/O and never fails the announce.
 func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) (context.Context, error) {
 	u, ok := auth.UserFromContext(ctx)
 	if !ok {
@@ -113,6 +140,29 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 	t, ok := h.torrents.Torrent(req.InfoHash)
 	if !ok {
 		return ctx, nil // unregistered torrents earn nothing
+	}
+	if h.local != nil {
+		now := h.now()
+		ev := rewards.Event{
+			User:       u.ID,
+			InfoHash:   req.InfoHash,
+			PeerID:     req.Peer.ID,
+			Size:       t.Size,
+			Seeders:    resp.Complete,
+			Uploaded:   req.Uploaded,
+			Downloaded: req.Downloaded,
+			Left:       req.Left,
+			Stopped:    req.Event == bittorrent.Stopped,
+			IP:         ip16(req.IP.IP),
+			Time:       now.Unix(),
+		}
+		var pools []string
+		if h.pools != nil {
+			pools = h.pools(req.InfoHash)
+		}
+		o := h.local.Apply(&ev, h.epoch.MinOpenEpoch(now), pools)
+		h.codes[min(int(o.Code), len(h.codes)-1)].Inc()
+		return ctx, nil
 	}
 	s := &h.shards[shardOf(req.Peer.ID)%uint32(len(h.shards))]
 	s.mu.Lock()
@@ -144,8 +194,12 @@ func (h *Hook) HandleScrape(ctx context.Context, _ *bittorrent.ScrapeRequest, _ 
 	return ctx, nil
 }
 
-// Run flushes every interval until ctx ends, then flushes once more.
+// Run flushes every interval until ctx ends, then flushes once more (and,
+// in local mode, saves the sessions).
 func (h *Hook) Run(ctx context.Context) error {
+	if h.flusher != nil {
+		return h.flusher.Run(ctx)
+	}
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	spare := make([]rewards.Event, 0, h.capacity)

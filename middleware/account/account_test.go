@@ -45,7 +45,7 @@ var (
 
 // authed runs the auth hook so the context carries the user, as in the
 // real chain.
-func authed(t *testing.T, user *registry.User) context.Context {
+func authed(t testing.TB, user *registry.User) context.Context {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	h, err := auth.New(auth.Config{}, lookup{user}, reg)

@@ -1,0 +1,475 @@
+package rewards
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// LocalAccountant accounts announces in the tracker's memory: the session
+// state account.lua keeps in Redis (cumulative counters, last seen, the
+// session cap, credited-until marks) lives here, next to the peer store,
+// and Redis receives only what changed in aggregate, per user and epoch,
+// once per flush (LocalFlusher). Redis work then scales with users and
+// flushes, not with announces.
+//
+// Apply gives exactly account.lua's outcome for the same events in the
+// same order (TestLocalMatchesScript replays random sessions through both).
+// The price: one tracker instance must see all of a user's announces
+// (LocalFlusher holds a lease in Redis so a second instance refuses to
+// start), and a crash loses the credit of the sessions' current gaps
+// (under-credit, never over-credit: see Restore). A graceful stop loses
+// nothing: the sessions go to Redis and come back on start.
+type LocalAccountant struct {
+	epoch                        EpochConfig
+	scoring                      ScoringConfig
+	epochLen, maxGap, sessionTTL int64
+	maxRate, maxWeight           int64
+	maxSessions                  int
+	shards                       []localShard
+}
+
+// localShard holds the (user, torrent) records and the aggregates of the
+// announces that hashed to it since the last flush.
+type localShard struct {
+	mu   sync.Mutex
+	recs map[utKey]*utRecord
+	agg  map[string]*userAgg
+	live int // sessions in recs
+	_    [32]byte
+}
+
+type utKey struct {
+	user string
+	ih   [20]byte
+}
+
+// utRecord is one user's state on one torrent: its sessions (the session
+// set of account.lua, at most max_peers_per_torrent of them) and the
+// credited-until mark.
+type utRecord struct {
+	mark     int64 // credited up to this Unix second (0: never)
+	sessions []localSession
+	// Addresses already recorded for ipEpoch: each is written to Redis once.
+	ipEpoch int64
+	ips     [][16]byte
+}
+
+type localSession struct {
+	pid      [20]byte
+	up, down int64
+	seen     int64 // the score of the session set, and the hash's "seen"
+	touched  int64 // last write: the session expires session_ttl later
+	seeding  bool
+	// member: the session holds a place under the cap. A session pruned
+	// for silence keeps its counters (as account.lua keeps its hash) until
+	// it expires or comes back.
+	member bool
+}
+
+// userAgg is what one user earned since the last flush.
+type userAgg struct {
+	epochs []epochAgg
+	ips    []ipAdd
+}
+
+type epochAgg struct {
+	e               int64
+	seedS, up, down int64
+	pts             []poolPts
+}
+
+// poolPts is points earned under one pool list (the slice PoolIndex
+// returns; lists are told apart by identity, never copied).
+type poolPts struct {
+	pools []string
+	pts   int64
+}
+
+type ipAdd struct {
+	ih [20]byte
+	e  int64
+	ip [16]byte
+}
+
+// maxRecordIPs bounds the addresses a record remembers per epoch; past it
+// every further address is written again (harmless: SADD).
+const maxRecordIPs = 8
+
+// NewLocalAccountant validates cfg and returns an empty accountant.
+func NewLocalAccountant(cfg Config) (*LocalAccountant, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &LocalAccountant{
+		epoch:       cfg.Epoch,
+		scoring:     cfg.Scoring,
+		epochLen:    int64(cfg.Epoch.Length / time.Second),
+		maxGap:      int64(cfg.Scoring.MaxGap / time.Second),
+		maxRate:     int64(min(cfg.Scoring.MaxRate, maxExact)),
+		maxSessions: cfg.Scoring.MaxPeersPerTorrent,
+		shards:      make([]localShard, 256),
+	}
+	a.sessionTTL = 2*a.maxGap + a.epochLen
+	a.maxWeight = maxExact / min(a.epochLen, a.maxGap)
+	for i := range a.shards {
+		a.shards[i].recs = make(map[utKey]*utRecord)
+		a.shards[i].agg = make(map[string]*userAgg)
+	}
+	return a, nil
+}
+
+// SessionTTL is how long an idle session lives.
+func (a *LocalAccountant) SessionTTL() time.Duration {
+	return time.Duration(a.sessionTTL) * time.Second
+}
+
+func (a *LocalAccountant) shardOf(user string, ih *[20]byte) *localShard {
+	// FNV-1a over the user id, mixed with 8 bytes of the info hash (random).
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(user); i++ {
+		h = (h ^ uint64(user[i])) * 1099511628211
+	}
+	h ^= binary.LittleEndian.Uint64(ih[:8])
+	h *= 0x9e3779b97f4a7c15
+	return &a.shards[h>>56%uint64(len(a.shards))]
+}
+
+// Apply accounts one event in memory, as account.lua would with min_open
+// minOpen; pools names the pools covering the torrent (nil: the global
+// pool only) and must stay unmodified (PoolIndex.Lookup's slices do). It
+// never blocks on I/O. An event Apply refuses (empty user, time out of
+// range) changes nothing and returns CodeError.
+func (a *LocalAccountant) Apply(ev *Event, minOpen int64, pools []string) Outcome {
+	if ev.User == "" || ev.Time <= 0 || ev.Time > maxExact/2 {
+		return Outcome{}
+	}
+	if pools == nil {
+		pools = globalOnlyPools
+	}
+	minOpen = min(max(minOpen, -maxExact), maxExact)
+	sh := a.shardOf(ev.User, &ev.InfoHash)
+	sh.mu.Lock()
+	o := a.apply(sh, ev, minOpen, pools)
+	sh.mu.Unlock()
+	return o
+}
+
+func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools []string) Outcome {
+	now := ev.Time
+	nowEpoch := a.epoch.EpochOf(now)
+	first := a.epoch.EpochOf(now - a.maxGap)
+	up := int64(min(ev.Uploaded, maxExact))
+	down := int64(min(ev.Downloaded, maxExact))
+	left := min(ev.Left, maxExact)
+	size := ev.Size
+	if size <= 0 || size > maxExact {
+		size = maxExact
+	}
+
+	k := utKey{ev.User, ev.InfoHash}
+	r := sh.recs[k]
+	if r == nil {
+		r = &utRecord{}
+		sh.recs[k] = r
+	}
+	if ev.IP != ([16]byte{}) && nowEpoch >= minOpen {
+		a.recordIP(sh, r, ev, nowEpoch)
+	}
+
+	seedingNow := left == 0 && !ev.Stopped
+	si := -1
+	for i := range r.sessions {
+		if r.sessions[i].pid == ev.PeerID {
+			si = i
+			break
+		}
+	}
+	if si < 0 || !r.sessions[si].member {
+		members := 0
+		for i := range r.sessions {
+			if r.sessions[i].member {
+				members++
+			}
+		}
+		if members >= a.maxSessions {
+			// Sessions silent for longer than max_gap can never earn again
+			// without a fresh start: they no longer hold a place.
+			floor := now - a.maxGap
+			for i := range r.sessions {
+				if s := &r.sessions[i]; s.member && s.seen < floor {
+					s.member = false
+					members--
+				}
+			}
+		}
+		if members >= a.maxSessions {
+			return Outcome{Code: CodeCapped}
+		}
+	}
+
+	save := func(s *localSession, seeding bool) {
+		s.up, s.down, s.seen, s.touched, s.seeding, s.member = up, down, now, now, seeding, true
+	}
+	if si < 0 || (now >= r.sessions[si].seen && (up < r.sessions[si].up || down < r.sessions[si].down)) {
+		code := CodeNew
+		if si >= 0 {
+			code = CodeReset
+		}
+		switch {
+		case ev.Stopped && si >= 0:
+			a.remove(sh, r, si)
+		case ev.Stopped:
+		case si >= 0:
+			save(&r.sessions[si], seedingNow)
+		default:
+			r.sessions = append(r.sessions, localSession{pid: ev.PeerID})
+			sh.live++
+			save(&r.sessions[len(r.sessions)-1], seedingNow)
+		}
+		return Outcome{Code: code}
+	}
+	s := &r.sessions[si]
+	if now < s.seen {
+		// Older than the session's state: no credit, the newer state stays.
+		if ev.Stopped {
+			a.remove(sh, r, si)
+		} else {
+			s.touched, s.member = now, true
+		}
+		return Outcome{Code: CodeLate}
+	}
+
+	elapsed := now - s.seen
+	rateCap := satMul(a.maxRate, elapsed)
+	dUp := min(up-s.up, rateCap)
+	dDown := min(down-s.down, rateCap, size)
+	var credited, sealed int64
+	if s.seeding && left == 0 && elapsed > 0 && elapsed <= a.maxGap {
+		from := max(s.seen, r.mark)
+		if now > from {
+			weight := min(max(a.scoring.Weight(ev.Size, ev.Seeders), 0), a.maxWeight)
+			ua := userAggOf(sh, ev.User)
+			for e := first; e <= nowEpoch; e++ {
+				lo := max(from, e*a.epochLen)
+				hi := min(now, (e+1)*a.epochLen)
+				if hi > lo {
+					if e >= minOpen {
+						ua.credit(e, hi-lo, weight, pools)
+						credited += hi - lo
+					} else {
+						sealed += hi - lo
+					}
+				}
+			}
+			// Seconds of sealed epochs go to the oldest open one.
+			if sealed > 0 && minOpen >= first && minOpen <= nowEpoch {
+				ua.credit(minOpen, sealed, weight, pools)
+				credited += sealed
+			}
+			r.mark = now
+		}
+	}
+	if nowEpoch >= minOpen && (dUp > 0 || dDown > 0) {
+		ea := userAggOf(sh, ev.User).epochOf(nowEpoch)
+		ea.up = satAdd(ea.up, max(dUp, 0))
+		ea.down = satAdd(ea.down, max(dDown, 0))
+	}
+	if ev.Stopped {
+		a.remove(sh, r, si)
+	} else {
+		save(s, seedingNow)
+	}
+	return Outcome{Code: CodeAccounted, Seconds: credited, Up: dUp, Down: dDown, Sealed: sealed}
+}
+
+func (a *LocalAccountant) remove(sh *localShard, r *utRecord, i int) {
+	last := len(r.sessions) - 1
+	r.sessions[i] = r.sessions[last]
+	r.sessions[last] = localSession{}
+	r.sessions = r.sessions[:last]
+	sh.live--
+}
+
+func (a *LocalAccountant) recordIP(sh *localShard, r *utRecord, ev *Event, e int64) {
+	if r.ipEpoch != e {
+		r.ipEpoch = e
+		r.ips = r.ips[:0]
+	}
+	for _, ip := range r.ips {
+		if ip == ev.IP {
+			return
+		}
+	}
+	if len(r.ips) < maxRecordIPs {
+		r.ips = append(r.ips, ev.IP)
+	}
+	ua := userAggOf(sh, ev.User)
+	ua.ips = append(ua.ips, ipAdd{ih: ev.InfoHash, e: e, ip: ev.IP})
+}
+
+func userAggOf(sh *localShard, user string) *userAgg {
+	ua := sh.agg[user]
+	if ua == nil {
+		ua = &userAgg{}
+		sh.agg[user] = ua
+	}
+	return ua
+}
+
+func (ua *userAgg) epochOf(e int64) *epochAgg {
+	for i := range ua.epochs {
+		if ua.epochs[i].e == e {
+			return &ua.epochs[i]
+		}
+	}
+	ua.epochs = append(ua.epochs, epochAgg{e: e})
+	return &ua.epochs[len(ua.epochs)-1]
+}
+
+func (ua *userAgg) credit(e, secs, weight int64, pools []string) {
+	ea := ua.epochOf(e)
+	ea.seedS = satAdd(ea.seedS, secs)
+	if weight <= 0 {
+		return
+	}
+	pts := secs * weight // exact: secs <= min(epoch, max_gap), weight <= maxWeight
+	ea.addPts(pools, pts)
+}
+
+func (ea *epochAgg) addPts(pools []string, pts int64) {
+	for i := range ea.pts {
+		p := &ea.pts[i]
+		if len(p.pools) == len(pools) && unsafe.SliceData(p.pools) == unsafe.SliceData(pools) {
+			p.pts = satAdd(p.pts, pts)
+			return
+		}
+	}
+	ea.pts = append(ea.pts, poolPts{pools: pools, pts: pts})
+}
+
+// merge adds o into ua (both of one user).
+func (ua *userAgg) merge(o *userAgg) {
+	for i := range o.epochs {
+		src := &o.epochs[i]
+		dst := ua.epochOf(src.e)
+		dst.seedS = satAdd(dst.seedS, src.seedS)
+		dst.up = satAdd(dst.up, src.up)
+		dst.down = satAdd(dst.down, src.down)
+		for _, p := range src.pts {
+			dst.addPts(p.pools, p.pts)
+		}
+	}
+	ua.ips = append(ua.ips, o.ips...)
+}
+
+// carry moves what ua holds for epochs below minOpen (sealed since it was
+// earned) into minOpen, as account.lua carries sealed seconds; self-reported
+// bytes of sealed epochs are statistics and are dropped. It reports the
+// seed seconds carried.
+func (ua *userAgg) carry(minOpen int64) (carried int64) {
+	kept := ua.epochs[:0]
+	var moved []epochAgg
+	for _, ea := range ua.epochs {
+		if ea.e >= minOpen {
+			kept = append(kept, ea)
+		} else {
+			moved = append(moved, ea)
+		}
+	}
+	ua.epochs = kept
+	for _, ea := range moved {
+		if ea.seedS == 0 && len(ea.pts) == 0 {
+			continue
+		}
+		dst := ua.epochOf(minOpen)
+		dst.seedS = satAdd(dst.seedS, ea.seedS)
+		carried += ea.seedS
+		for _, p := range ea.pts {
+			dst.addPts(p.pools, p.pts)
+		}
+	}
+	ips := ua.ips[:0]
+	for _, ip := range ua.ips {
+		if ip.e >= minOpen {
+			ips = append(ips, ip)
+		}
+	}
+	ua.ips = ips
+	return carried
+}
+
+// take swaps out every shard's aggregates, merged per user.
+func (a *LocalAccountant) take(into map[string]*userAgg) {
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		m := sh.agg
+		if len(m) > 0 {
+			sh.agg = make(map[string]*userAgg, len(m))
+		}
+		sh.mu.Unlock()
+		for u, ua := range m {
+			if have := into[u]; have != nil {
+				have.merge(ua)
+			} else {
+				into[u] = ua
+			}
+		}
+	}
+}
+
+// Sweep drops sessions idle for longer than the session TTL (as their
+// Redis keys would expire under account.lua) and records left with no
+// session, in shards [from, from+n). A mark needs no keeping without a
+// session: a new session starts after it. It returns the sessions left in
+// those shards.
+func (a *LocalAccountant) Sweep(now int64, from, n int) (live int) {
+	for i := from; i < from+n && i < len(a.shards); i++ {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for k, r := range sh.recs {
+			kept := r.sessions[:0]
+			for _, s := range r.sessions {
+				if now-s.touched < a.sessionTTL {
+					kept = append(kept, s)
+				}
+			}
+			clear(r.sessions[len(kept):])
+			sh.live -= len(r.sessions) - len(kept)
+			r.sessions = kept
+			if len(r.sessions) == 0 {
+				delete(sh.recs, k)
+			}
+		}
+		live += sh.live
+		sh.mu.Unlock()
+	}
+	return live
+}
+
+// Shards is the number of shards Sweep walks.
+func (a *LocalAccountant) Shards() int { return len(a.shards) }
+
+// satAdd adds non-negative amounts, stopping at MaxInt64 (unreachable in
+// practice: one user's seconds x weight of one flush).
+func satAdd(x, y int64) int64 {
+	if y > math.MaxInt64-x {
+		return math.MaxInt64
+	}
+	return x + y
+}
+
+func satMul(x, y int64) int64 {
+	if x <= 0 || y <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(x), uint64(y))
+	if hi != 0 || lo > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(lo)
+}

@@ -1,0 +1,487 @@
+package rewards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seedpay/seedpay/internal/redistest"
+)
+
+// localEnv is a LocalAccountant and its flusher on a real redis-server,
+// with the flusher's clock at the start of epoch acE's grace end (so
+// min_open is acE at flush time).
+type localEnv struct {
+	t   testing.TB
+	ctx context.Context
+	rdb *redis.Client
+	a   *LocalAccountant
+	f   *LocalFlusher
+	now time.Time
+}
+
+func newLocalEnv(t testing.TB, rdb *redis.Client) *localEnv {
+	t.Helper()
+	cfg := acctConfig()
+	a, err := NewLocalAccountant(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewLocalFlusher(rdb, a, cfg, LocalFlusherConfig{FlushInterval: time.Second}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &localEnv{t: t, ctx: context.Background(), rdb: rdb, a: a, f: f,
+		now: time.Unix(acT0, 0).Add(cfg.Epoch.Grace)}
+	f.now = func() time.Time { return e.now }
+	f.leaseTTL = 2 * time.Second
+	if err := f.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *localEnv) flush() {
+	e.t.Helper()
+	if err := e.f.Flush(e.ctx); err != nil {
+		e.t.Fatalf("Flush: %v", err)
+	}
+}
+
+// ledgerOf renders the keys both modes write with the same meaning: the
+// users' epoch hashes and address sets.
+func ledgerOf(t *testing.T, rdb *redis.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	for _, pat := range []string{"sp:{u:*}:e:*", "sp:{u:*}:ip:*"} {
+		keys, err := rdb.Keys(ctx, pat).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			var v any
+			if strings.Contains(k, ":ip:") {
+				m := rdb.SMembers(ctx, k).Val()
+				slices.Sort(m)
+				v = m
+			} else {
+				v = rdb.HGetAll(ctx, k).Val()
+			}
+			fmt.Fprintf(&b, "%s %v ttl>0=%v\n", k, v, rdb.TTL(ctx, k).Val() > 0)
+		}
+	}
+	return b.String()
+}
+
+// TestLocalMatchesScript replays random sessions (restarts, stops, replays,
+// clients over the cap, sealed epochs) through account.lua and through the
+// in-memory accountant: every outcome and every epoch hash and address set
+// must be the same.
+func TestLocalMatchesScript(t *testing.T) {
+	srv := redistest.Start(t)
+	for seed := range uint64(12) {
+		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+			rng := newTestRand(seed)
+			evs, pools := randomSessions(rng, seed)
+			minOpen := acE
+
+			ref := newAcctEnv(t)
+			want := ref.account(minOpen, pools, evs...)
+
+			rdb := srv.Client(t)
+			if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			loc := newLocalEnv(t, rdb)
+			codes := map[Code]int{}
+			for i := range evs {
+				ps := pools(evs[i].InfoHash)
+				if ps == nil {
+					ps = []string{} // as the script reads a nil list: no pool (nil would mean "global" to Apply)
+				}
+				got := loc.a.Apply(&evs[i], minOpen, ps)
+				codes[got.Code]++
+				if got != want[i] {
+					t.Fatalf("event %d %+v: local %+v, script %+v", i, evs[i], got, want[i])
+				}
+				if rng.n(40) == 0 {
+					loc.flush() // flushes in between change nothing
+				}
+			}
+			loc.flush()
+			if codes[CodeAccounted] == 0 || codes[CodeLate] == 0 || codes[CodeReset] == 0 || seed%2 == 1 && codes[CodeCapped] == 0 {
+				t.Fatalf("outcomes %v: the test should exercise more", codes)
+			}
+			if a, b := ledgerOf(t, ref.rdb), ledgerOf(t, rdb); a != b {
+				t.Fatalf("ledgers differ:\nscript:\n%s\nlocal:\n%s", a, b)
+			}
+			// Every user with points in an epoch is listed for the settler.
+			keys := rdb.Keys(context.Background(), "sp:{u:*}:e:*").Val()
+			if len(keys) == 0 {
+				t.Fatal("nothing credited")
+			}
+			for _, k := range keys {
+				user := k[len("sp:{u:"):strings.Index(k, "}")]
+				e, _ := strconv.ParseInt(k[strings.LastIndex(k, ":")+1:], 10, 64)
+				if ok, _ := rdb.SIsMember(context.Background(), KeyEpochUsers(e), user).Result(); !ok {
+					t.Errorf("%s has points but is not in %s", user, KeyEpochUsers(e))
+				}
+			}
+		})
+	}
+}
+
+// failingHook makes the client report an error for every pipeline (the
+// flush; the lease renewal still works) while armed: before sending (the server saw nothing) or after (the server
+// applied everything, the reply was lost).
+type failingHook struct {
+	before, after atomic.Bool
+}
+
+func (h *failingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *failingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *failingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.before.Load() {
+			for _, c := range cmds {
+				c.SetErr(errInjected)
+			}
+			return errInjected
+		}
+		err := next(ctx, cmds)
+		if h.after.Load() {
+			for _, c := range cmds {
+				c.SetErr(errInjected)
+			}
+			return errInjected
+		}
+		return err
+	}
+}
+
+var errInjected = errors.New("injected: connection lost")
+
+// seedTwice is two announces of one seeding client 600 s apart, credited
+// 600 s of epoch acE.
+func seedTwice(a *LocalAccountant, user string, tor byte, from int64) {
+	for _, at := range []int64{from, from + 600} {
+		ev := acctEv(user, tor, 1, at, 0, 0, 0)
+		a.Apply(&ev, acE, nil)
+	}
+}
+
+func TestLocalFlushLostReplyAppliedOnce(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	h := &failingHook{}
+	rdb.AddHook(h)
+	e := newLocalEnv(t, rdb)
+	key := KeyUserEpoch("u1", acE)
+
+	if err := flushScript.Load(e.ctx, rdb).Err(); err != nil { // else the lost reply would be NOSCRIPT's
+		t.Fatal(err)
+	}
+	seedTwice(e.a, "u1", 1, acT0+100)
+	h.after.Store(true) // the flush lands, its reply is lost
+	if err := e.f.Flush(e.ctx); !errors.Is(err, errInjected) {
+		t.Fatalf("Flush = %v, want the injected error", err)
+	}
+	h.after.Store(false)
+	if got := rdb.HGet(e.ctx, key, "seed_s").Val(); got != "600" {
+		t.Fatalf("seed_s after the lost reply = %q, want 600 (the write landed)", got)
+	}
+	// Newer credit waits in memory while the failed flush is retried.
+	seedTwice(e.a, "u1", 2, acT0+1000)
+	e.flush() // the retry: a no-op for u1, already applied
+	if got := rdb.HGet(e.ctx, key, "seed_s").Val(); got != "600" {
+		t.Fatalf("seed_s after the retry = %q, want 600: the retry applied twice", got)
+	}
+	e.flush() // now the newer credit
+	if got := rdb.HGet(e.ctx, key, "seed_s").Val(); got != "1200" {
+		t.Fatalf("seed_s = %q, want 1200", got)
+	}
+}
+
+func TestLocalFlushFailedBeforeSendingIsRetried(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	h := &failingHook{}
+	rdb.AddHook(h)
+	e := newLocalEnv(t, rdb)
+	key := KeyUserEpoch("u1", acE)
+	seedTwice(e.a, "u1", 1, acT0+100)
+	h.before.Store(true)
+	for range 3 {
+		if err := e.f.Flush(e.ctx); err == nil {
+			t.Fatal("Flush succeeded with Redis unreachable")
+		}
+	}
+	seedTwice(e.a, "u1", 2, acT0+1000)
+	h.before.Store(false)
+	if n := rdb.Exists(e.ctx, key).Val(); n != 0 {
+		t.Fatal("something landed while Redis was unreachable")
+	}
+	e.flush()
+	e.flush()
+	if got := rdb.HGet(e.ctx, key, "seed_s").Val(); got != "1200" {
+		t.Fatalf("seed_s = %q, want 1200: credit lost while Redis was unreachable", got)
+	}
+	w := acctConfig().Scoring.Weight(acSize, acSeeders)
+	if got := rdb.HGet(e.ctx, key, "pts:global").Val(); got != strconv.FormatInt(1200*w, 10) {
+		t.Fatalf("pts:global = %s, want %d", got, 1200*w)
+	}
+}
+
+// TestLocalFlushCarriesSealedEpochs: credit earned in an epoch that sealed
+// before its flush landed goes to the oldest open epoch, as account.lua
+// carries it; self-reported bytes of the sealed epoch are dropped.
+func TestLocalFlushCarriesSealedEpochs(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	e := newLocalEnv(t, rdb)
+	for _, ev := range []Event{acctEv("u1", 1, 1, acT0+100, 0, 0, 0), acctEv("u1", 1, 1, acT0+700, 5000, 0, 0)} {
+		e.a.Apply(&ev, acE, nil)
+	}
+	e.now = time.Unix(acT0+acL, 0).Add(acctConfig().Epoch.Grace) // acE is sealed now
+	e.flush()
+	if n := rdb.Exists(e.ctx, KeyUserEpoch("u1", acE)).Val(); n != 0 {
+		t.Fatal("a sealed epoch was written")
+	}
+	if got := rdb.HGetAll(e.ctx, KeyUserEpoch("u1", acE+1)).Val(); got["seed_s"] != "600" || got["up"] != "" {
+		t.Fatalf("epoch acE+1 = %v, want seed_s 600 carried and no bytes", got)
+	}
+	if ok := rdb.SIsMember(e.ctx, KeyEpochUsers(acE+1), "u1").Val(); !ok {
+		t.Fatal("u1 not listed in the epoch it was carried into")
+	}
+}
+
+func TestLocalLeaseRefusesSecondInstance(t *testing.T) {
+	srv := redistest.Start(t)
+	first := newLocalEnv(t, srv.Client(t))
+	first.f.leaseTTL = 10 * time.Second
+	first.flush() // renews for 10 s
+	cfg := acctConfig()
+	a, _ := NewLocalAccountant(cfg)
+	second, err := NewLocalFlusher(srv.Client(t), a, cfg, LocalFlusherConfig{FlushInterval: time.Second}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.leaseTTL = 500 * time.Millisecond
+	if err := second.Start(context.Background()); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("second Start = %v, want ErrLeaseHeld", err)
+	}
+	// Once the holder stops, the second starts.
+	if err := first.f.Stop(first.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(context.Background()); err != nil {
+		t.Fatalf("Start after the holder stopped: %v", err)
+	}
+	// The stopped one can no longer write.
+	seedTwice(first.a, "u1", 1, acT0+100)
+	if err := first.f.Flush(first.ctx); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("Flush without the lease = %v, want ErrLeaseHeld", err)
+	}
+}
+
+// run feeds one seeding client of u1 announcing every 300 s from acT0+60
+// for n announces starting at announce k, to a.
+func seedRun(a *LocalAccountant, k, n int) {
+	for i := k; i < k+n; i++ {
+		ev := acctEv("u1", 1, 1, acT0+60+int64(i)*300, uint64(i)*10, 0, 0)
+		a.Apply(&ev, acE, nil)
+	}
+}
+
+// TestLocalGracefulRestartLosesNothing: Stop saves the sessions, the next
+// Start restores them, and the session's gap across the restart is credited.
+func TestLocalGracefulRestartLosesNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newLocalEnv(t, srv.Client(t))
+	seedRun(e.a, 0, 5)
+	if err := e.f.Stop(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newLocalEnv(t, srv.Client(t))
+	seedRun(e2.a, 5, 5)
+	e2.flush()
+	if got := e2.rdb.HGet(e2.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "2700" {
+		t.Fatalf("seed_s = %s, want 2700 (9 gaps of 300 s, the restart's included)", got)
+	}
+}
+
+// TestLocalCrashNeverCreditsTwice: after a snapshot, the instance credits
+// more and crashes (no Stop). The next one restores the older snapshot:
+// the seconds credited after it are not credited again, and the session
+// goes on earning from the last flushed second.
+func TestLocalCrashNeverCreditsTwice(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newLocalEnv(t, srv.Client(t))
+	seedRun(e.a, 0, 3) // credits 600 s up to acT0+660
+	if err := e.f.Snapshot(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	seedRun(e.a, 3, 3) // 900 s more, up to acT0+1560
+	e.now = time.Unix(acT0+1560, 0)
+	e.flush()
+	// Crash: no Stop; the lease is left to expire.
+	time.Sleep(e.f.leaseTTL + 100*time.Millisecond)
+
+	e2 := newLocalEnv(t, srv.Client(t))
+	seedRun(e2.a, 6, 2) // announces at acT0+1860 and +2160
+	e2.flush()
+	if got := e2.rdb.HGet(e2.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "2100" {
+		t.Fatalf("seed_s = %s, want 2100: 1500 before the crash, then 1560..2160", got)
+	}
+}
+
+// TestLocalCrashBeforeAnySnapshot: with no snapshot the next instance
+// starts empty; the first announce of each session starts it afresh.
+func TestLocalCrashBeforeAnySnapshot(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newLocalEnv(t, srv.Client(t))
+	seedRun(e.a, 0, 3)
+	e.flush()
+	time.Sleep(e.f.leaseTTL + 100*time.Millisecond)
+	e2 := newLocalEnv(t, srv.Client(t))
+	if out := e2.a.Apply(&Event{User: "u1", Size: acSize, Seeders: acSeeders, Time: acT0 + 960, InfoHash: [20]byte{1}, PeerID: [20]byte{1}}, acE, nil); out.Code != CodeNew {
+		t.Fatalf("first announce after a crash with no snapshot: %v, want new", out.Code)
+	}
+}
+
+func TestLocalSweepDropsIdleSessions(t *testing.T) {
+	a, err := NewLocalAccountant(acctConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedRun(a, 0, 2)
+	last := acT0 + 60 + 300
+	if live := sweepAll(a, last+a.sessionTTL-1); live != 1 {
+		t.Fatalf("live = %d before the TTL, want 1", live)
+	}
+	if live := sweepAll(a, last+a.sessionTTL); live != 0 {
+		t.Fatalf("live = %d after the TTL, want 0", live)
+	}
+	for i := range a.shards {
+		if len(a.shards[i].recs) != 0 {
+			t.Fatal("an empty record was kept")
+		}
+	}
+}
+
+func sweepAll(a *LocalAccountant, now int64) int { return a.Sweep(now, 0, a.Shards()) }
+
+func TestLocalApplyRefusesBadEvents(t *testing.T) {
+	a, err := NewLocalAccountant(acctConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []Event{
+		{User: "", Time: acT0},
+		{User: "u", Time: 0},
+		{User: "u", Time: maxExact},
+	} {
+		if o := a.Apply(&ev, acE, nil); o.Code != CodeError {
+			t.Errorf("%+v: %v, want error", ev, o.Code)
+		}
+	}
+	if live := sweepAll(a, acT0); live != 0 {
+		t.Fatalf("a refused event left %d sessions", live)
+	}
+}
+
+func TestFlushScriptRefusesBadLayout(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	tok, h := "sp:{u:x}:fl:i", "sp:{u:x}:e:1"
+	for name, c := range map[string]struct {
+		keys []string
+		args []any
+	}{
+		"no header":         {[]string{tok}, []any{}},
+		"missing field":     {[]string{tok, h}, []any{1, 60, 60, 1, 2, "seed_s", 5, 0}},
+		"key count":         {[]string{tok}, []any{1, 60, 60, 1, 1, "seed_s", 5, 0}},
+		"trailing argument": {[]string{tok, h}, []any{1, 60, 60, 1, 1, "seed_s", 5, 0, "x"}},
+		"empty address set": {[]string{tok, h, "sp:{u:x}:ip:a:1"}, []any{1, 60, 60, 1, 1, "seed_s", 5, 1, 0}},
+	} {
+		if err := flushScript.Run(ctx, rdb, c.keys, c.args...).Err(); err == nil || !strings.Contains(err.Error(), "flush.lua") {
+			t.Errorf("%s: %v, want a flush.lua error", name, err)
+		}
+		if n := rdb.Exists(ctx, tok, h).Val(); n != 0 {
+			t.Fatalf("%s: wrote before refusing", name)
+		}
+	}
+	ok := []any{7, 60, 60, 1, 2, "seed_s", 5, "pts:global", 10, 1, 2, "10.0.0.1", "::1"}
+	keys := []string{tok, h, "sp:{u:x}:ip:a:1"}
+	for i, want := range []int64{1, 0} {
+		if got, err := flushScript.Run(ctx, rdb, keys, ok...).Int64(); err != nil || got != want {
+			t.Fatalf("call %d: %v %v, want %d", i, got, err, want)
+		}
+	}
+	if got := rdb.HGetAll(ctx, h).Val(); got["seed_s"] != "5" || got["pts:global"] != "10" {
+		t.Fatalf("hash %v after a repeated seq, want one application", got)
+	}
+	if got := rdb.SCard(ctx, "sp:{u:x}:ip:a:1").Val(); got != 2 {
+		t.Fatalf("%d addresses, want 2", got)
+	}
+	if got, _ := flushScript.Run(ctx, rdb, keys, append([]any{6}, ok[1:]...)...).Int64(); got != 0 {
+		t.Fatal("an older seq was applied")
+	}
+}
+
+func TestSnapshotRecordsRoundTrip(t *testing.T) {
+	r := &utRecord{mark: acT0 + 5, sessions: []localSession{
+		{pid: [20]byte{1}, up: 1, down: 2, seen: acT0, touched: acT0 + 1, seeding: true},
+		{pid: [20]byte{2}, up: maxExact, seen: acT0 - 5, touched: acT0 - 5},
+	}}
+	k := utKey{user: "user-7", ih: [20]byte{9}}
+	b := appendRecord(appendRecord(nil, k, r), k, r)
+	n := 0
+	err := decodeRecords(b, func(gk utKey, gr *utRecord) {
+		n++
+		if gk != k || gr.mark != r.mark || !slices.Equal(gr.sessions, r.sessions) {
+			t.Fatalf("decoded %+v %+v, want %+v %+v", gk, gr, k, r)
+		}
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("decoded %d records: %v", n, err)
+	}
+	for cut := 1; cut < len(b)/2; cut++ {
+		if err := decodeRecords(b[:cut], func(utKey, *utRecord) {}); err == nil {
+			t.Fatalf("a record cut at %d decoded", cut)
+		}
+	}
+}
+
+func FuzzDecodeSnapshot(f *testing.F) {
+	k := utKey{user: "u", ih: [20]byte{1}}
+	f.Add(appendRecord(nil, k, &utRecord{mark: 3, sessions: []localSession{{seen: 2}}}))
+	f.Add([]byte{1, 0, 'u'})
+	f.Add([]byte{0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		total := 0
+		_ = decodeRecords(b, func(k utKey, r *utRecord) {
+			total += len(k.user) + len(r.sessions)*snapSessionLen
+		})
+		if total > len(b) {
+			t.Fatalf("decoded %d bytes of records from %d", total, len(b))
+		}
+	})
+}
+
+// The address text is what account.lua writes (netip, IPv4 unmapped).
+func TestIPText(t *testing.T) {
+	var v4 [16]byte
+	copy(v4[:], net.ParseIP("10.1.2.3").To16())
+	if got := ipText(v4); got != "10.1.2.3" {
+		t.Fatalf("%q", got)
+	}
+}

@@ -1,0 +1,419 @@
+package rewards
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+//go:embed lua/flush.lua
+var flushLua string
+
+var flushScript = redis.NewScript(flushLua)
+
+// Keys of local session mode (not in a user's slot: one per deployment).
+const (
+	// KeyLocalLease names the tracker instance accounting in local mode.
+	KeyLocalLease = "sp:acct:local"
+	// KeyLocalFlushed is "<instance> <seq> <unix s>" of the last flush
+	// whose writes began: every second credited by that instance up to
+	// then may be in Redis.
+	KeyLocalFlushed = "sp:acct:flushed"
+	// KeyLocalSnapshot is the hash describing the last session snapshot;
+	// its parts are KeyLocalSnapshot:<gen>:<i>.
+	KeyLocalSnapshot = "sp:acct:snap"
+)
+
+// ErrLeaseHeld means another tracker instance accounts in local mode on
+// this Redis: two would each credit the same user's seeding.
+var ErrLeaseHeld = errors.New("rewards: another tracker instance accounts in local session mode on this Redis")
+
+// LocalFlusher writes a LocalAccountant's aggregates to Redis every flush
+// (flush.lua, one call per user, applied at most once), holds the
+// single-instance lease, and saves the sessions to Redis on stop (and
+// periodically) so the next start goes on where this one left off.
+type LocalFlusher struct {
+	rdb      redis.UniversalClient
+	acct     *LocalAccountant
+	epoch    EpochConfig
+	log      *zap.Logger
+	now      func() time.Time
+	instance string
+	ordered  bool
+	epochTTL int64
+	leaseTTL time.Duration
+	interval time.Duration
+	snapshot time.Duration
+
+	seq        int64
+	pending    map[string]*userAgg // taken, not yet applied
+	pendingSeq int64
+	pendingAt  int64
+	sweepAt    int
+
+	flushes    prometheus.Counter
+	failures   prometheus.Counter
+	users      prometheus.Counter
+	carried    prometheus.Counter
+	live       prometheus.Gauge
+	latency    prometheus.Histogram
+	snapTime   prometheus.Histogram
+	snapErrors prometheus.Counter
+}
+
+// LocalFlusherConfig sets the cadences of a LocalFlusher.
+type LocalFlusherConfig struct {
+	FlushInterval    time.Duration // how often aggregates go to Redis
+	SnapshotInterval time.Duration // 0: sessions are saved on stop only
+}
+
+// NewLocalFlusher prepares the flusher; Start must succeed before the
+// tracker serves.
+func NewLocalFlusher(rdb redis.UniversalClient, acct *LocalAccountant, cfg Config, fc LocalFlusherConfig, reg prometheus.Registerer, log *zap.Logger) (*LocalFlusher, error) {
+	if rdb == nil || acct == nil {
+		return nil, errors.New("rewards: NewLocalFlusher: nil redis client or accountant")
+	}
+	if fc.FlushInterval <= 0 {
+		return nil, errors.New("rewards: NewLocalFlusher: flush interval must be > 0")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	f := &LocalFlusher{
+		rdb:      rdb,
+		acct:     acct,
+		epoch:    cfg.Epoch,
+		log:      log,
+		now:      time.Now,
+		instance: hex.EncodeToString(id[:]),
+		epochTTL: int64(cfg.Epoch.Retention/time.Second) + 2*int64(cfg.Epoch.Length/time.Second),
+		leaseTTL: max(10*time.Second, 5*fc.FlushInterval),
+		interval: fc.FlushInterval,
+		snapshot: fc.SnapshotInterval,
+		flushes:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_flushes_total", Help: "Flushes of in-memory accounting aggregates that landed in Redis."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_flush_failures_total", Help: "Flush attempts that failed; the same flush is retried (at most once applied) before any newer one."}),
+		users:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_user_writes_total", Help: "Per-user aggregate writes (flush.lua calls) applied."}),
+		carried:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_carried_seconds_total", Help: "Seed seconds whose epoch was sealed before their flush landed, carried into the oldest open epoch."}),
+		live:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_sessions", Help: "Client sessions held in memory (local session mode)."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_flush_duration_seconds", Help: "Time to write one flush of aggregates.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		snapTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_snapshot_duration_seconds", Help: "Time to save the sessions to Redis.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		snapErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_snapshot_failures_total", Help: "Session snapshots that failed."}),
+	}
+	_, f.ordered = rdb.(*redis.Client)
+	if reg != nil {
+		for _, c := range []prometheus.Collector{f.flushes, f.failures, f.users, f.carried, f.live, f.latency, f.snapTime, f.snapErrors} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f, nil
+}
+
+// Instance is this process's random id (in the lease and flush tokens).
+func (f *LocalFlusher) Instance() string { return f.instance }
+
+// renewScript extends the lease if this instance holds it, takes it if
+// free, and returns the holder.
+var renewScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return v`)
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+func (f *LocalFlusher) renew(ctx context.Context) error {
+	holder, err := renewScript.Run(ctx, f.rdb, []string{KeyLocalLease}, f.instance, f.leaseTTL.Milliseconds()).Text()
+	if err != nil {
+		return fmt.Errorf("rewards: local accounting lease: %w", err)
+	}
+	if holder != f.instance {
+		return fmt.Errorf("%w (instance %s holds %s; a stopped instance's lease expires within %s). Several tracker instances need rewards.sessions: redis", ErrLeaseHeld, holder, KeyLocalLease, f.leaseTTL)
+	}
+	return nil
+}
+
+// Start takes the lease (waiting up to its TTL for a crashed holder's to
+// expire) and restores the sessions saved by the previous instance.
+func (f *LocalFlusher) Start(ctx context.Context) error {
+	deadline := f.now().Add(f.leaseTTL + time.Second)
+	for {
+		err := f.renew(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrLeaseHeld) || !f.now().Before(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return f.restore(ctx)
+}
+
+// Run flushes every interval, sweeps idle sessions and saves snapshots
+// until ctx ends; then it flushes, saves the sessions and releases the
+// lease (within 30 s).
+func (f *LocalFlusher) Run(ctx context.Context) error {
+	t := time.NewTicker(f.interval)
+	defer t.Stop()
+	lastSnap := f.now()
+	// Every shard is swept once per minute (at least one per tick).
+	perTick := max(1, f.acct.Shards()*int(f.interval/time.Millisecond)/60000)
+	for {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return f.Stop(sctx)
+		case <-t.C:
+			if err := f.Flush(ctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("accounting flush failed; it is retried before newer credit is written", zap.Error(err))
+			}
+			f.sweep(perTick)
+			if f.snapshot > 0 && f.now().Sub(lastSnap) >= f.snapshot && f.pending == nil {
+				lastSnap = f.now()
+				if err := f.Snapshot(ctx); err != nil && ctx.Err() == nil {
+					f.log.Warn("session snapshot failed; the previous one stays", zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+func (f *LocalFlusher) sweep(n int) {
+	live := 0
+	shards := f.acct.Shards()
+	for i := 0; i < n; i++ {
+		f.acct.Sweep(f.now().Unix(), f.sweepAt, 1)
+		f.sweepAt = (f.sweepAt + 1) % shards
+	}
+	for i := range f.acct.shards {
+		sh := &f.acct.shards[i]
+		sh.mu.Lock()
+		live += sh.live
+		sh.mu.Unlock()
+	}
+	f.live.Set(float64(live))
+}
+
+// Stop writes what is left, saves the sessions for the next start and
+// releases the lease. Announces applied after Stop began are not saved.
+func (f *LocalFlusher) Stop(ctx context.Context) error {
+	var errs []error
+	if err := f.Flush(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := f.Snapshot(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := releaseScript.Run(ctx, f.rdb, []string{KeyLocalLease}, f.instance).Err(); err != nil {
+		errs = append(errs, fmt.Errorf("rewards: release the local accounting lease: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		f.log.Error("accounting stop incomplete: credit since the last flush may be lost", zap.Error(err))
+		return err
+	}
+	f.log.Info("accounting stopped: aggregates written and sessions saved")
+	return nil
+}
+
+// Flush writes the pending flush if one failed before, else everything
+// accounted since the last flush. A failed flush stays pending and is
+// retried, with the same sequence number, before anything newer.
+func (f *LocalFlusher) Flush(ctx context.Context) error {
+	if f.pending == nil {
+		m := make(map[string]*userAgg)
+		f.acct.take(m)
+		if len(m) == 0 {
+			return f.renew(ctx)
+		}
+		f.seq++
+		f.pending, f.pendingSeq, f.pendingAt = m, f.seq, f.now().Unix()
+	}
+	start := f.now()
+	err := f.write(ctx)
+	f.latency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		f.failures.Inc()
+		return err
+	}
+	f.flushes.Inc()
+	f.pending = nil
+	return nil
+}
+
+func (f *LocalFlusher) write(ctx context.Context) error {
+	if err := f.renew(ctx); err != nil {
+		return err
+	}
+	minOpen := f.epoch.MinOpenEpoch(f.now())
+	users := make([]string, 0, len(f.pending))
+	for u, ua := range f.pending {
+		if c := ua.carry(minOpen); c > 0 {
+			f.carried.Add(float64(c))
+		}
+		if len(ua.epochs) == 0 && len(ua.ips) == 0 {
+			delete(f.pending, u)
+			continue
+		}
+		users = append(users, u)
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	slices.Sort(users)
+
+	pipe := f.rdb.Pipeline()
+	// Before any credit of this flush lands: Restore reads it to know the
+	// last second this instance may have credited.
+	pipe.Set(ctx, KeyLocalFlushed, f.instance+" "+strconv.FormatInt(f.pendingSeq, 10)+" "+strconv.FormatInt(f.pendingAt, 10), 0)
+	epochUsers := map[int64][]any{}
+	for _, u := range users {
+		for _, ea := range f.pending[u].epochs {
+			epochUsers[ea.e] = append(epochUsers[ea.e], u)
+		}
+	}
+	for e, us := range epochUsers {
+		pipe.SAdd(ctx, KeyEpochUsers(e), us...)
+		pipe.Expire(ctx, KeyEpochUsers(e), time.Duration(f.epochTTL)*time.Second)
+	}
+	if !f.ordered {
+		// Cross-node pipelines run in parallel: users and mark land first.
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("rewards: local flush %d: mark and epoch users: %w", f.pendingSeq, err)
+		}
+		pipe = f.rdb.Pipeline()
+	}
+	cmds := make([]*redis.Cmd, len(users))
+	args := make([][]any, len(users))
+	keys := make([][]string, len(users))
+	for i, u := range users {
+		keys[i], args[i] = f.userCall(u, f.pending[u])
+		cmds[i] = flushScript.EvalSha(ctx, pipe, keys[i], args[i]...)
+	}
+	_, _ = pipe.Exec(ctx)
+	var retry []int
+	for i, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		if err := flushScript.Load(ctx, f.rdb).Err(); err != nil {
+			return fmt.Errorf("rewards: local flush %d: load flush.lua: %w", f.pendingSeq, err)
+		}
+		pipe = f.rdb.Pipeline()
+		for _, i := range retry {
+			cmds[i] = flushScript.EvalSha(ctx, pipe, keys[i], args[i]...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	var firstErr error
+	failed := 0
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("user %s: %w", users[i], err)
+			}
+			continue
+		}
+		f.users.Inc()
+		delete(f.pending, users[i]) // applied (or applied before): never resent
+	}
+	if failed > 0 {
+		return fmt.Errorf("rewards: local flush %d: %d of %d users not written: %w", f.pendingSeq, failed, len(users), firstErr)
+	}
+	return nil
+}
+
+// userCall builds flush.lua's keys and arguments for one user.
+func (f *LocalFlusher) userCall(user string, ua *userAgg) ([]string, []any) {
+	keys := []string{"sp:{u:" + user + "}:fl:" + f.instance}
+	args := []any{f.pendingSeq, int64(f.acct.SessionTTL() / time.Second), f.epochTTL, len(ua.epochs)}
+	slices.SortFunc(ua.epochs, func(x, y epochAgg) int { return int(min(max(x.e-y.e, -1), 1)) })
+	for _, ea := range ua.epochs {
+		keys = append(keys, KeyUserEpoch(user, ea.e))
+		fields := map[string]int64{}
+		if ea.seedS > 0 {
+			fields["seed_s"] = ea.seedS
+		}
+		if ea.up > 0 {
+			fields["up"] = ea.up
+		}
+		if ea.down > 0 {
+			fields["down"] = ea.down
+		}
+		for _, p := range ea.pts {
+			if p.pts <= 0 {
+				continue
+			}
+			for _, pool := range p.pools {
+				if pool == "" || strings.ContainsRune(pool, ',') {
+					continue // PoolIndex never lists one; account.lua skips empties too
+				}
+				fields["pts:"+pool] = satAdd(fields["pts:"+pool], p.pts)
+			}
+		}
+		names := make([]string, 0, len(fields))
+		for n := range fields {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		args = append(args, len(names))
+		for _, n := range names {
+			args = append(args, n, fields[n])
+		}
+	}
+	type set struct {
+		ih [20]byte
+		e  int64
+	}
+	var order []set
+	byIP := map[set][]string{}
+	for _, ip := range ua.ips {
+		s := set{ip.ih, ip.e}
+		txt := ipText(ip.ip)
+		if _, ok := byIP[s]; !ok {
+			order = append(order, s)
+		}
+		if !slices.Contains(byIP[s], txt) {
+			byIP[s] = append(byIP[s], txt)
+		}
+	}
+	args = append(args, len(order))
+	for _, s := range order {
+		keys = append(keys, KeyTorrentIPs(user, hex.EncodeToString(s.ih[:]), s.e))
+		args = append(args, len(byIP[s]))
+		for _, ip := range byIP[s] {
+			args = append(args, ip)
+		}
+	}
+	return keys, args
+}
