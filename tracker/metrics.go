@@ -40,12 +40,26 @@ const (
 
 var resultNames = [numResults]string{"ok", "failure", "error"}
 
+// udpDrop is why the UDP socket loop dropped a datagram or a reply.
+type udpDrop int
+
+const (
+	dropTruncated udpDrop = iota // longer than the read buffer
+	dropBadSource                // no usable source address
+	dropSendError                // the reply could not be sent
+	numUDPDrops
+)
+
+var udpDropNames = [numUDPDrops]string{"truncated", "bad_source", "send_error"}
+
 // Metrics counts requests by protocol, action and result, and their latency.
 // Counters are resolved once so the hot path does no label lookups.
 type Metrics struct {
 	requests [numProtocols][numActions][numResults]prometheus.Counter
 	latency  [numProtocols][numActions]prometheus.Observer
 	dropped  [numProtocols]prometheus.Counter
+	// udpDropped counts what the UDP socket loop drops unanswered.
+	udpDropped [numUDPDrops]prometheus.Counter
 }
 
 // NewMetrics registers the tracker's metrics with reg.
@@ -63,12 +77,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "seedpay", Subsystem: "tracker", Name: "malformed_total",
 		Help: "Requests dropped or refused before parsing (too short, bad connection id, unknown action).",
 	}, []string{"protocol"})
-	for _, c := range []prometheus.Collector{requests, latency, dropped} {
+	udpDropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "udp_dropped_total",
+		Help: "UDP datagrams dropped unanswered (truncated: longer than the read buffer, bad_source: no usable source address) and replies that could not be sent (send_error).",
+	}, []string{"reason"})
+	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	m := &Metrics{}
+	for r := range numUDPDrops {
+		m.udpDropped[r] = udpDropped.WithLabelValues(udpDropNames[r])
+	}
 	for p := range numProtocols {
 		m.dropped[p] = dropped.WithLabelValues(protocolNames[p])
 		for a := range numActions {

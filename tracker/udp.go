@@ -16,6 +16,7 @@ import (
 	"github.com/chihaya/chihaya/frontend"
 	"github.com/chihaya/chihaya/pkg/timecache"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/seedpay/seedpay/internal/reqctx"
 )
@@ -29,8 +30,8 @@ const (
 	udpAnnounceV6 = 4
 )
 
-// udpMaxPacket is the largest request read; longer datagrams are truncated
-// (and then fail to parse).
+// udpMaxPacket is the largest request read; longer datagrams are dropped
+// (counted as truncated).
 const udpMaxPacket = 2048
 
 var udpProtocolID = [8]byte{0, 0, 0x04, 0x17, 0x27, 0x10, 0x19, 0x80}
@@ -53,6 +54,7 @@ type udpFrontend struct {
 	replyCap   int
 	metrics    *Metrics
 	log        *zap.Logger
+	dropLog    [numUDPDrops]logThrottle
 }
 
 func newUDPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) (*udpFrontend, error) {
@@ -143,7 +145,7 @@ var errStop = errors.New("udp: socket closed")
 
 // serveOne is the portable loop: one read and one write per packet.
 func (w *udpWorker) serveOne(conn *net.UDPConn) error {
-	in := make([]byte, udpMaxPacket)
+	in := make([]byte, udpMaxPacket+1) // a full buffer: the datagram was longer
 	out := make([]byte, 0, w.f.replyCap)
 	for {
 		n, addr, err := conn.ReadFromUDPAddrPort(in)
@@ -155,10 +157,33 @@ func (w *udpWorker) serveOne(conn *net.UDPConn) error {
 			}
 			continue
 		}
+		if n > udpMaxPacket {
+			w.f.drop(dropTruncated, 1, nil)
+			continue
+		}
 		out = w.handle(in[:n], addr, out[:0])
 		if len(out) > 0 {
-			_, _ = conn.WriteToUDPAddrPort(out, addr)
+			if _, err := conn.WriteToUDPAddrPort(out, addr); err != nil {
+				w.f.drop(dropSendError, 1, err)
+			}
 		}
+	}
+}
+
+// drop counts n datagrams or replies dropped for reason and logs them,
+// throttled: at debug level, but send errors (ours, perhaps) as warnings.
+func (f *udpFrontend) drop(reason udpDrop, n int, err error) {
+	f.metrics.udpDropped[reason].Add(float64(n))
+	ok, held := f.dropLog[reason].allow(timecache.NowUnixNano(), int64(n))
+	if !ok {
+		return
+	}
+	lvl := zapcore.DebugLevel
+	if reason == dropSendError {
+		lvl = zapcore.WarnLevel
+	}
+	if ce := f.log.Check(lvl, "udp datagrams dropped"); ce != nil {
+		ce.Write(zap.String("reason", udpDropNames[reason]), zap.Int("count", n), zap.Int64("suppressed", held), zap.Error(err))
 	}
 }
 

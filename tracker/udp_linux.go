@@ -34,6 +34,9 @@ type mmsgBatch struct {
 	m     int // replies to send
 	sent  int
 	errno syscall.Errno
+	// Replies the kernel refused in the last send, and the last reason.
+	sendErrs  int
+	sendErrno syscall.Errno
 	// The raw-conn callbacks, built once so a call allocates nothing.
 	recvFn func(fd uintptr) bool
 	sendFn func(fd uintptr) bool
@@ -93,6 +96,8 @@ func (b *mmsgBatch) send(fd uintptr) bool {
 		case unix.EINTR:
 		default:
 			b.sent++ // this reply failed (e.g. an unreachable address): drop it
+			b.sendErrs++
+			b.sendErrno = e
 		}
 	}
 	return true
@@ -139,39 +144,62 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 			// portable loop does instead of spinning.
 			return fmt.Errorf("udp: recvmmsg: %w", b.errno)
 		}
-		b.m = 0
-		for i := range b.n {
-			rx := &b.rx[i]
-			addr := sockaddrAddrPort(&b.names[i])
-			if !addr.IsValid() {
-				continue
-			}
-			out := w.handle(b.in[i][:rx.len], addr, b.out[i][:0])
-			if len(out) == 0 {
-				continue
-			}
-			if cap(out) > cap(b.out[i]) {
-				b.out[i] = out[:0] // grown once (an unusually long error): keep it
-			}
-			j := b.m
-			b.txIov[j].Base = &out[0]
-			b.txIov[j].SetLen(len(out))
-			h := &b.tx[j].hdr
-			*h = unix.Msghdr{Name: rx.hdr.Name, Namelen: rx.hdr.Namelen, Iov: &b.txIov[j]}
-			h.SetIovlen(1)
-			b.m++
-		}
-		if b.m > 0 {
-			b.sent = 0
-			if err := rc.Write(b.sendFn); err != nil {
-				if err = readErr(err); err == errStop {
-					return nil
-				} else if err != nil {
-					return err
-				}
-			}
+		w.answerBatch(b)
+		if err := w.sendBatch(rc, b); err != nil {
+			return err
 		}
 	}
+}
+
+// answerBatch answers the b.n datagrams received into replies 0..b.m.
+func (w *udpWorker) answerBatch(b *mmsgBatch) {
+	b.m = 0
+	for i := range b.n {
+		rx := &b.rx[i]
+		if rx.hdr.Flags&unix.MSG_TRUNC != 0 {
+			w.f.drop(dropTruncated, 1, nil)
+			continue
+		}
+		addr := sockaddrAddrPort(&b.names[i])
+		if !addr.IsValid() {
+			w.f.drop(dropBadSource, 1, nil)
+			continue
+		}
+		out := w.handle(b.in[i][:rx.len], addr, b.out[i][:0])
+		if len(out) == 0 {
+			continue
+		}
+		if cap(out) > cap(b.out[i]) {
+			b.out[i] = out[:0] // grown once (an unusually long error): keep it
+		}
+		j := b.m
+		b.txIov[j].Base = &out[0]
+		b.txIov[j].SetLen(len(out))
+		h := &b.tx[j].hdr
+		*h = unix.Msghdr{Name: rx.hdr.Name, Namelen: rx.hdr.Namelen, Iov: &b.txIov[j]}
+		h.SetIovlen(1)
+		b.m++
+	}
+}
+
+// sendBatch sends replies 0..b.m with as few sendmmsg as the kernel
+// allows, counting the ones it refuses. A closed socket is left for the
+// next read to report.
+func (w *udpWorker) sendBatch(rc syscall.RawConn, b *mmsgBatch) error {
+	if b.m == 0 {
+		return nil
+	}
+	b.sent, b.sendErrs = 0, 0
+	err := rc.Write(b.sendFn)
+	if b.sendErrs > 0 {
+		w.f.drop(dropSendError, b.sendErrs, b.sendErrno)
+	}
+	if err != nil {
+		if err = readErr(err); err != errStop {
+			return err
+		}
+	}
+	return nil
 }
 
 // defaultUDPSockets is one socket per CPU the Go scheduler uses.

@@ -114,6 +114,38 @@ func TestUDPConnectionChecks(t *testing.T) {
 	}
 }
 
+const udpDroppedMetric = "seedpay_tracker_udp_dropped_total"
+
+// TestUDPDropsTruncated: a datagram longer than the read buffer is dropped
+// unanswered and counted, in both I/O modes.
+func TestUDPDropsTruncated(t *testing.T) {
+	for _, batch := range []int{1, 8} {
+		t.Run(fmt.Sprint("batch", batch), func(t *testing.T) {
+			// One worker: the datagrams are handled in the order sent.
+			s := newStack(t, func(c *Config, _ *auth.Config) { c.UDPSockets, c.UDPWorkers, c.UDPBatch = 1, 1, batch })
+			u := s.user(t, "alice")
+			c := s.udp(t)
+			// A scrape of 150 hashes: its first 2048 bytes would parse.
+			hashes := make([]bittorrent.InfoHash, 150)
+			for i := range hashes {
+				hashes[i] = ihX
+			}
+			big := c.scrapePacket(hashes, "")
+			if len(big) <= udpMaxPacket {
+				t.Fatalf("test datagram of %d bytes fits the buffer", len(big))
+			}
+			if _, err := c.conn.Write(big); err != nil {
+				t.Fatal(err)
+			}
+			// The next request's answer is the first: the long one got none.
+			c.roundTrip(c.scrapePacket([]bittorrent.InfoHash{ihX}, "/"+u.Passkey), udpScrape)
+			if got := counterValue(t, s.reg, udpDroppedMetric, "reason", "truncated"); got != 1 {
+				t.Fatalf("truncated drops %v, want 1", got)
+			}
+		})
+	}
+}
+
 func TestParseUDPScrape(t *testing.T) {
 	h := func(c byte) []byte { return bytes.Repeat([]byte{c}, 20) }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

@@ -1,0 +1,92 @@
+package tracker
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// newDropFrontend is newBareFrontend with metrics in a registry of its own.
+func newDropFrontend(t *testing.T) (*udpWorker, *prometheus.Registry, *net.UDPConn) {
+	t.Helper()
+	f, w, conn, _ := newBareFrontend(t)
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.metrics, f.log = m, zap.NewNop()
+	return w, reg, conn
+}
+
+// TestUDPBatchDropsBadSource: a datagram whose source address is neither
+// IPv4 nor IPv6 gets no answer and is counted.
+func TestUDPBatchDropsBadSource(t *testing.T) {
+	w, reg, _ := newDropFrontend(t)
+	b := newMMsgBatch(2, w.f.replyCap)
+	pkt := append(udpProtocolID[:], 0, 0, 0, udpConnect, 1, 2, 3, 4)
+	for i := range 2 {
+		b.rx[i].len = uint32(copy(b.in[i], pkt))
+	}
+	b.names[0].Family = 0            // no address
+	b.names[1].Family = unix.AF_INET // 0.0.0.0:0, answered
+	b.n = 2
+	w.answerBatch(b)
+	if b.m != 1 {
+		t.Fatalf("%d replies, want 1 (the datagram with an address)", b.m)
+	}
+	if got := counterValue(t, reg, udpDroppedMetric, "reason", "bad_source"); got != 1 {
+		t.Fatalf("bad_source drops %v, want 1", got)
+	}
+}
+
+// TestUDPBatchCountsSendErrors: a reply the kernel refuses is skipped
+// and counted, and the replies after it still go out.
+func TestUDPBatchCountsSendErrors(t *testing.T) {
+	w, reg, conn := newDropFrontend(t)
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reply 0 has no address (EDESTADDRREQ on an unconnected socket);
+	// reply 1 goes to sink.
+	b := newMMsgBatch(2, w.f.replyCap)
+	to := sink.LocalAddr().(*net.UDPAddr).AddrPort()
+	sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&b.names[1]))
+	sa4.Family, sa4.Addr = unix.AF_INET, to.Addr().As4()
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], to.Port())
+	if got := sockaddrAddrPort(&b.names[1]); got != to {
+		t.Fatalf("sockaddr reads as %s, want %s", got, to)
+	}
+	for i := range 2 {
+		out := append(b.out[i][:0], "reply"...)
+		b.txIov[i].Base = &out[0]
+		b.txIov[i].SetLen(len(out))
+		b.tx[i].hdr.Iov = &b.txIov[i]
+		b.tx[i].hdr.SetIovlen(1)
+	}
+	b.tx[1].hdr.Name, b.tx[1].hdr.Namelen = (*byte)(unsafe.Pointer(&b.names[1])), unix.SizeofSockaddrInet4
+	b.m = 2
+	if err := w.sendBatch(rc, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(t, reg, udpDroppedMetric, "reason", "send_error"); got != 1 {
+		t.Fatalf("send_error drops %v, want 1", got)
+	}
+	buf := make([]byte, 16)
+	_ = sink.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := sink.Read(buf); err != nil || string(buf[:n]) != "reply" {
+		t.Fatalf("the reply after the refused one: %q, %v", buf[:n], err)
+	}
+}
