@@ -5,6 +5,9 @@
 # (wrk + bench/wrk/announce.lua), first pinned (tracker and its Redis on CPU 0,
 # load on CPU 1), then unpinned. Then a "1M peers" step (pinned): a fresh
 # tracker is filled with ~1M distinct peers over UDP and its RSS read.
+# "seedpay-on" accounts in the tracker's memory (rewards.sessions: local, the
+# default); "seedpay-redis" is accounting on with rewards.sessions: redis
+# (account.lua per announce, the mode for several instances).
 # "seedpay-receipts" is seedpay with accounting on while bench/receiptload
 # posts signed upload receipts at a fixed rate (default 1000/s, batches of
 # 100) through the whole UDP and HTTP measurement; its ratio to "seedpay-on"
@@ -19,7 +22,7 @@
 #   --quick                 2 s per measurement, fill 100 peers/torrent instead of 1000
 #   --duration N            seconds per measurement (env BENCH_DURATION; default 10, max 60)
 #   --no-1m                 skip the 1M-peers step
-#   --trackers "A B"        subset of: opentracker chihaya seedpay-off seedpay-on seedpay-receipts (env BENCH_TRACKERS)
+#   --trackers "A B"        subset of: opentracker chihaya seedpay-off seedpay-on seedpay-redis seedpay-receipts (env BENCH_TRACKERS)
 #   --receipt-rate N        receipts/s for seedpay-receipts (env BENCH_RECEIPT_RATE; default 1000)
 #   --receipt-batch N       receipts per POST (env BENCH_RECEIPT_BATCH; default 100)
 #   --rev REV               build seedpay and the load generators from commit REV (git archive into the
@@ -40,7 +43,7 @@ CHIHAYA_MOD=github.com/chihaya/chihaya
 CHIHAYA_VERSION=v1.0.1-0.20230615203145-2f794401e44a
 
 DURATION=${BENCH_DURATION:-}
-TRACKERS=${BENCH_TRACKERS:-"opentracker chihaya seedpay-off seedpay-on seedpay-receipts"}
+TRACKERS=${BENCH_TRACKERS:-"opentracker chihaya seedpay-off seedpay-on seedpay-redis seedpay-receipts"}
 RECEIPT_RATE=${BENCH_RECEIPT_RATE:-1000}
 RECEIPT_BATCH=${BENCH_RECEIPT_BATCH:-100}
 REV=${BENCH_REV:-}
@@ -85,7 +88,7 @@ for r in $LAT_RATES; do
 done
 [ -z "$LAT_RATES" ] || [ $DO_LAT = 1 ] || { echo "compare.sh: --lat-rates needs the latency step" >&2; exit 2; }
 for t in $TRACKERS; do
-  case $t in opentracker|chihaya|seedpay-off|seedpay-on|seedpay-receipts) ;; *) echo "compare.sh: unknown tracker $t" >&2; exit 2 ;; esac
+  case $t in opentracker|chihaya|seedpay-off|seedpay-on|seedpay-redis|seedpay-receipts) ;; *) echo "compare.sh: unknown tracker $t" >&2; exit 2 ;; esac
 done
 if [ -n "$REV" ]; then
   REV=$(git -C "$ROOT" rev-parse --verify --quiet "$REV^{commit}") || { echo "compare.sh: --rev: no such commit" >&2; exit 2; }
@@ -231,8 +234,8 @@ EOF
   wait_tcp "$port" || { tail "$LOGS/chihaya-$RUN.log" >&2; die "chihaya did not start"; }
 }
 
-start_seedpay() { # on|off (rewards accounting) [name]
-  local acct=$1 acct_name=${2:-$1} port aport rport token cfg i reply
+start_seedpay() { # on|off (rewards accounting) [name] [local|redis (sessions)]
+  local acct=$1 acct_name=${2:-$1} sessions=${3:-local} port aport rport token cfg i reply
   cfg=$WORK/seedpay-$acct_name-$RUN.yaml
   port=$(free_port); aport=$(free_port); rport=$(free_port)
   token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
@@ -255,7 +258,7 @@ tracker:
 access: {private: true}
 peer_store: {peer_lifetime: 31m, gc_interval: 3m, shard_count: 1024}
 api: {admin_token: "$token"}
-rewards: {enabled: $([ "$acct" = on ] && echo true || echo false)}
+rewards: {enabled: $([ "$acct" = on ] && echo true || echo false), sessions: $sessions}
 payouts: {enabled: false}
 EOF
   start_bg "seedpay-$acct_name-$RUN" "${PIN_T[@]}" "$WORK/seedpay" serve --config "$cfg" \
@@ -291,6 +294,7 @@ start_tracker() { # name
     chihaya) start_chihaya ;;
     seedpay-off) start_seedpay off ;;
     seedpay-on) start_seedpay on ;;
+    seedpay-redis) start_seedpay on redis redis ;;
     seedpay-receipts) start_seedpay on receipts ;;
   esac
 }
@@ -451,6 +455,7 @@ label() {
     chihaya) echo "chihaya (upstream, no hooks)" ;;
     seedpay-off) echo "seedpay, accounting off" ;;
     seedpay-on) echo "seedpay, accounting on" ;;
+    seedpay-redis) echo "seedpay, accounting on, sessions in Redis" ;;
     seedpay-receipts) echo "seedpay, accounting on, $RECEIPT_RATE receipts/s" ;;
   esac
 }
@@ -511,7 +516,9 @@ print_details() {
         "$(ms "$(kv "$d/http" max_us)")" "${R[$run/$t/http_cpu]:-}" "${R[$run/$t/http_gen_cpu]:-}" \
         "$(kv "$d/httpclose" err_read)" "$(kv "$d/httpclose" err_timeout)" "$(kv "$d/httpclose" non200)" "$(kv "$d/httpclose" failures)"
       if [ -f "$d/metrics" ]; then
-        m=$(awk '/^seedpay_accounting_events_(buffered|dropped|flushed)_total/ {sub(/seedpay_accounting_events_/, ""); sub(/_total/, ""); printf "%s%s %d", s, $1, $2; s = ", "}' "$d/metrics")
+        m=$(awk '/^seedpay_accounting_events_(buffered|dropped|flushed)_total/ {sub(/seedpay_accounting_events_/, ""); sub(/_total/, ""); printf "%s%s %d", s, $1, $2; s = ", "}
+          /^seedpay_accounting_events_total\{/ {o = $1; sub(/.*outcome="/, "", o); sub(/".*/, "", o); if ($2 > 0) {printf "%s%s %d", s, o, $2; s = ", "}}
+          /^seedpay_accounting_local_(flushes|flush_failures|user_writes)_total/ {n = $1; sub(/seedpay_accounting_local_/, "", n); sub(/_total/, "", n); printf "%s%s %d", s, n, $2; s = ", "}' "$d/metrics")
         [ -n "$m" ] && printf '; accounting events: %s' "$m"
         printf '; Redis RSS %s MiB' "$(awk -v k="${R[$run/$t/redis_rss]:-0}" 'BEGIN {printf "%.0f", k / 1024}')"
       fi
@@ -566,6 +573,23 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
   done
 }
 
+print_accounting() { # the cost of accounting: on / off, for each session mode
+  [[ " $TRACKERS " == *" seedpay-off "* ]] || return 0
+  local run t
+  echo
+  echo "Accounting on vs off, same run (ratio = on / off; target >= 0.85):"
+  for run in $RUNS; do
+    for t in seedpay-on seedpay-redis; do
+      [[ " $TRACKERS " == *" $t "* ]] || continue
+      printf -- '- %s, %s: UDP announces/s %s, UDP announces per tracker CPU-s %s, HTTP announces/s %s, HTTP 1 conn each %s\n' "$run" "$(label "$t")" \
+        "$(ratio "$(value "$run" "$t" udp)" "$(value "$run" seedpay-off udp)")" \
+        "$(ratio "$(value "$run" "$t" udpeff)" "$(value "$run" seedpay-off udpeff)")" \
+        "$(ratio "$(value "$run" "$t" http)" "$(value "$run" seedpay-off http)")" \
+        "$(ratio "$(value "$run" "$t" httpclose)" "$(value "$run" seedpay-off httpclose)")"
+    done
+  done
+}
+
 print_receipts() { # the ratio of announce throughput with receipts flowing to without
   [[ " $TRACKERS " == *" seedpay-on "* && " $TRACKERS " == *" seedpay-receipts "* ]] || return 0
   local run d
@@ -614,6 +638,7 @@ ELAPSED=$(( $(date +%s) - START_TIME ))
   echo
   print_table
   print_latency
+  print_accounting
   print_receipts
   print_details
   echo

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/seedpay/seedpay/internal/redistest"
 )
 
 // BenchmarkAccount measures accounting throughput and the redis-server CPU
@@ -18,30 +21,10 @@ import (
 // bench/compare.sh: everything one user's). SEEDPAY_BENCH_CMDSTATS=1 logs
 // the redis-server's INFO commandstats of each shape.
 func BenchmarkAccount(b *testing.B) {
-	for _, shape := range []struct {
-		name              string
-		users, torrents   int
-		clientsPerTorrent int
-		ip                bool
-	}{
-		{"100users-10torrents", 100, 10, 1, false},
-		{"100users-10torrents-ip", 100, 10, 1, true},
-		{"1user-100torrents-10clients", 1, 100, 10, false},
-	} {
+	for _, shape := range benchShapes {
 		b.Run(shape.name, func(b *testing.B) {
 			e := newAcctEnv(b)
-			var batch []Event
-			for u := range shape.users {
-				for t := range shape.torrents {
-					for c := range shape.clientsPerTorrent {
-						ev := acctEv(fmt.Sprintf("user%03d", u), byte(t), byte(c), acT0, 0, 0, 0)
-						if shape.ip {
-							ev.IP = netip.AddrFrom4([4]byte{10, byte(u), byte(t), byte(c)}).As16()
-						}
-						batch = append(batch, ev)
-					}
-				}
-			}
+			batch := shape.events()
 			if _, err := e.a.Account(e.ctx, batch, acAllOpen, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -81,6 +64,77 @@ func BenchmarkAccount(b *testing.B) {
 					}
 				}
 				b.Logf("%d events: %s", b.N*len(batch), strings.Join(stats, "; "))
+			}
+		})
+	}
+}
+
+var benchShapes = []benchShape{
+	{"100users-10torrents", 100, 10, 1, false},
+	{"100users-10torrents-ip", 100, 10, 1, true},
+	{"1user-100torrents-10clients", 1, 100, 10, false},
+	{"1000users-1torrent", 1000, 1, 1, false}, // nothing to sum per user: local mode's worst case
+}
+
+type benchShape struct {
+	name              string
+	users, torrents   int
+	clientsPerTorrent int
+	ip                bool
+}
+
+func (shape benchShape) events() []Event {
+	var batch []Event
+	for u := range shape.users {
+		for t := range shape.torrents {
+			for c := range shape.clientsPerTorrent {
+				ev := acctEv(fmt.Sprintf("user%03d", u), byte(t), byte(c), acT0, 0, 0, 0)
+				if shape.ip {
+					ev.IP = netip.AddrFrom4([4]byte{10, byte(u), byte(t), byte(c)}).As16()
+				}
+				batch = append(batch, ev)
+			}
+		}
+	}
+	return batch
+}
+
+// BenchmarkLocalAccount is BenchmarkAccount's shapes in local session mode:
+// every event applied in memory, then one flush per batch (each user's
+// aggregate, one flush.lua call per user). redis-µs/event is the
+// redis-server's CPU per event, ns/op the tracker side (Apply and Flush).
+func BenchmarkLocalAccount(b *testing.B) {
+	for _, shape := range benchShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			rdb := redistest.Start(b).Client(b)
+			e := newLocalEnv(b, rdb)
+			batch := shape.events()
+			apply := func() {
+				for j := range batch {
+					if out := e.a.Apply(&batch[j], acAllOpen, nil); out.Code == CodeError {
+						b.Fatalf("%+v", out)
+					}
+				}
+				e.flush()
+			}
+			apply()
+			cpu0 := redisCPU(b, &acctEnv{ctx: e.ctx, rdb: rdb})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range batch {
+					batch[j].Time += 60
+					batch[j].Uploaded += 1000
+				}
+				e.now = time.Unix(batch[0].Time, 0)
+				apply()
+			}
+			b.StopTimer()
+			n := float64(b.N * len(batch))
+			b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric((redisCPU(b, &acctEnv{ctx: e.ctx, rdb: rdb})-cpu0)*1e6/n, "redis-µs/event")
+			if got := rdb.HGet(e.ctx, KeyUserEpoch("user000", acE), "seed_s").Val(); got == "" || got == "0" {
+				b.Fatalf("nothing credited: seed_s %q", got)
 			}
 		})
 	}

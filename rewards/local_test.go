@@ -149,7 +149,7 @@ type failingHook struct {
 	before, after atomic.Bool
 }
 
-func (h *failingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *failingHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
 func (h *failingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (h *failingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
