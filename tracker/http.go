@@ -34,6 +34,7 @@ type httpFrontend struct {
 	bufs    sync.Pool
 	states  sync.Pool // *httpState
 	srv     *http.Server
+	fails   failLog
 }
 
 // httpState is what one request reuses: its context, response and peer
@@ -125,12 +126,12 @@ func (f *httpFrontend) announce(w http.ResponseWriter, r *http.Request) {
 	passkey := r.PathValue("passkey")
 	if passkey == "" {
 		err = errMissingPasskey
-		f.writeError(w, err)
+		f.writeError(w, actionAnnounce, err)
 		return
 	}
 	req, err := httpfront.ParseAnnounce(r, f.opts)
 	if err != nil {
-		f.writeError(w, err)
+		f.writeError(w, actionAnnounce, err)
 		return
 	}
 	st := f.state()
@@ -145,11 +146,15 @@ func (f *httpFrontend) announce(w http.ResponseWriter, r *http.Request) {
 		ctx, resp, err = f.logic.HandleAnnounce(withPasskey(r.Context(), passkey), req)
 	}
 	if err != nil {
-		f.writeError(w, err)
+		f.writeError(w, actionAnnounce, err)
 		return
 	}
 	f.writeAnnounce(w, resp)
-	f.logic.AfterAnnounce(ctx, req, resp)
+	if f.into == nil {
+		f.logic.AfterAnnounce(ctx, req, resp)
+	} else if err := f.into.afterAnnounce(ctx, req, resp); err != nil {
+		f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionAnnounce, err)
+	}
 }
 
 func (f *httpFrontend) scrape(w http.ResponseWriter, r *http.Request) {
@@ -160,12 +165,12 @@ func (f *httpFrontend) scrape(w http.ResponseWriter, r *http.Request) {
 	passkey := r.PathValue("passkey")
 	if passkey == "" {
 		err = errMissingPasskey
-		f.writeError(w, err)
+		f.writeError(w, actionScrape, err)
 		return
 	}
 	req, err := httpfront.ParseScrape(r, f.opts)
 	if err != nil {
-		f.writeError(w, err)
+		f.writeError(w, actionScrape, err)
 		return
 	}
 	req.AddressFamily = bittorrent.IPv4
@@ -186,22 +191,26 @@ func (f *httpFrontend) scrape(w http.ResponseWriter, r *http.Request) {
 		ctx, resp, err = f.logic.HandleScrape(withPasskey(r.Context(), passkey), req)
 	}
 	if err != nil {
-		f.writeError(w, err)
+		f.writeError(w, actionScrape, err)
 		return
 	}
 	f.write(w, func(b []byte) []byte { return appendScrape(b, resp) })
-	f.logic.AfterScrape(ctx, req, resp)
+	if f.into == nil {
+		f.logic.AfterScrape(ctx, req, resp)
+	} else if err := f.into.afterScrape(ctx, req, resp); err != nil {
+		f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionScrape, err)
+	}
 }
 
-// writeError answers with a bencoded failure reason. Internal errors are
-// logged and hidden from the client.
-func (f *httpFrontend) writeError(w http.ResponseWriter, err error) {
+// writeError answers a request of action a with a bencoded failure reason.
+// Internal errors are logged (throttled) and hidden from the client.
+func (f *httpFrontend) writeError(w http.ResponseWriter, a action, err error) {
 	msg := "internal server error"
 	var ce bittorrent.ClientError
 	if errors.As(err, &ce) {
 		msg = ce.Error()
 	} else {
-		f.log.Error("announce failed", zap.Error(err))
+		f.fails.requestFailed(f.log, a, err)
 	}
 	f.write(w, func(b []byte) []byte { return appendFailure(b, msg) })
 }

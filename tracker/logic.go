@@ -9,6 +9,7 @@ import (
 	"github.com/chihaya/chihaya/middleware"
 	"github.com/chihaya/chihaya/pkg/log"
 	"github.com/chihaya/chihaya/pkg/stop"
+	"github.com/chihaya/chihaya/pkg/timecache"
 )
 
 // Logic runs the middleware hooks like chihaya's middleware.Logic, without
@@ -23,6 +24,10 @@ type Logic struct {
 	interval    time.Duration
 	minInterval time.Duration
 	pre, post   []middleware.Hook
+	// Throttles for AfterAnnounce and AfterScrape, which log errors
+	// themselves (the frontends count and log the errors of
+	// afterAnnounce and afterScrape).
+	announceLog, scrapeLog logThrottle
 }
 
 var _ frontend.TrackerLogic = (*Logic)(nil)
@@ -73,14 +78,28 @@ func (l *Logic) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceRequ
 }
 
 // AfterAnnounce implements frontend.TrackerLogic: the PostHooks, in order,
-// stopping at the first error.
+// stopping at the first error, which is logged (throttled).
 func (l *Logic) AfterAnnounce(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) {
+	if err := l.afterAnnounce(ctx, req, resp); err != nil {
+		logThrottled(&l.announceLog, "post-announce hooks failed", err)
+	}
+}
+
+// afterAnnounce runs the PostHooks, in order, stopping at the first error.
+func (l *Logic) afterAnnounce(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) error {
 	var err error
 	for _, h := range l.post {
 		if ctx, err = h.HandleAnnounce(ctx, req, resp); err != nil {
-			log.Error("post-announce hooks failed", log.Err(err))
-			return
+			return err
 		}
+	}
+	return nil
+}
+
+// logThrottled logs err through chihaya's logger, throttled by t.
+func logThrottled(t *logThrottle, msg string, err error) {
+	if ok, held := t.allow(timecache.NowUnixNano(), 1); ok {
+		log.Error(msg, log.Err(err), log.Fields{"suppressed": held})
 	}
 }
 
@@ -94,15 +113,22 @@ func (l *Logic) HandleScrape(ctx context.Context, req *bittorrent.ScrapeRequest)
 	return ctx, resp, nil
 }
 
-// AfterScrape implements frontend.TrackerLogic.
+// AfterScrape implements frontend.TrackerLogic, as AfterAnnounce.
 func (l *Logic) AfterScrape(ctx context.Context, req *bittorrent.ScrapeRequest, resp *bittorrent.ScrapeResponse) {
+	if err := l.afterScrape(ctx, req, resp); err != nil {
+		logThrottled(&l.scrapeLog, "post-scrape hooks failed", err)
+	}
+}
+
+// afterScrape runs the PostHooks, in order, stopping at the first error.
+func (l *Logic) afterScrape(ctx context.Context, req *bittorrent.ScrapeRequest, resp *bittorrent.ScrapeResponse) error {
 	var err error
 	for _, h := range l.post {
 		if ctx, err = h.HandleScrape(ctx, req, resp); err != nil {
-			log.Error("post-scrape hooks failed", log.Err(err))
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 // Stop stops every hook that is a stop.Stopper.
@@ -123,4 +149,7 @@ func (l *Logic) Stop() stop.Result {
 type intoLogic interface {
 	announceInto(context.Context, *bittorrent.AnnounceRequest, *bittorrent.AnnounceResponse) (context.Context, error)
 	scrapeInto(context.Context, *bittorrent.ScrapeRequest, *bittorrent.ScrapeResponse) (context.Context, error)
+	// The PostHooks, their error for the caller to count and log.
+	afterAnnounce(context.Context, *bittorrent.AnnounceRequest, *bittorrent.AnnounceResponse) error
+	afterScrape(context.Context, *bittorrent.ScrapeRequest, *bittorrent.ScrapeResponse) error
 }

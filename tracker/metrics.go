@@ -60,6 +60,9 @@ type Metrics struct {
 	dropped  [numProtocols]prometheus.Counter
 	// udpDropped counts what the UDP socket loop drops unanswered.
 	udpDropped [numUDPDrops]prometheus.Counter
+	// postHookErrors counts requests whose PostHooks failed (after the
+	// client had its answer).
+	postHookErrors [numProtocols][numActions]prometheus.Counter
 }
 
 // NewMetrics registers the tracker's metrics with reg.
@@ -81,7 +84,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "seedpay", Subsystem: "tracker", Name: "udp_dropped_total",
 		Help: "UDP datagrams dropped unanswered (truncated: longer than the read buffer, bad_source: no usable source address) and replies that could not be sent (send_error).",
 	}, []string{"reason"})
-	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped} {
+	postHookErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "post_hook_errors_total",
+		Help: "Requests whose PostHooks (completion counter, accounting) failed after the reply, by protocol and action.",
+	}, []string{"protocol", "action"})
+	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped, postHookErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -94,6 +101,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.dropped[p] = dropped.WithLabelValues(protocolNames[p])
 		for a := range numActions {
 			m.latency[p][a] = latency.WithLabelValues(protocolNames[p], actionNames[a])
+			m.postHookErrors[p][a] = postHookErrors.WithLabelValues(protocolNames[p], actionNames[a])
 			for r := range numResults {
 				m.requests[p][a][r] = requests.WithLabelValues(protocolNames[p], actionNames[a], resultNames[r])
 			}

@@ -3,6 +3,9 @@ package tracker
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/chihaya/chihaya/pkg/timecache"
+	"go.uber.org/zap"
 )
 
 // errLogEvery is how often a throttled log lets a line through.
@@ -27,4 +30,34 @@ func (t *logThrottle) allow(now, n int64) (ok bool, held int64) {
 		return false, 0
 	}
 	return true, t.held.Swap(0)
+}
+
+// failLog throttles a frontend's log of internal failures: a request that
+// failed on our side, PostHooks that failed after the reply. Each kind and
+// action has its own throttle; metrics count every failure.
+type failLog struct {
+	request  [numActions]logThrottle
+	postHook [numActions]logThrottle
+}
+
+var (
+	requestFailedMsgs  = [numActions]string{"announce failed", "scrape failed", "connect failed"}
+	postHookFailedMsgs = [numActions]string{"post-announce hooks failed", "post-scrape hooks failed", "post-connect hooks failed"}
+)
+
+// requestFailed logs an internal error answering a request of action a
+// (requests_total counts it, as result "error").
+func (l *failLog) requestFailed(log *zap.Logger, a action, err error) {
+	if ok, held := l.request[a].allow(timecache.NowUnixNano(), 1); ok {
+		log.Error(requestFailedMsgs[a], zap.Error(err), zap.Int64("suppressed", held))
+	}
+}
+
+// postHooksFailed counts and logs a PostHook error on a request of action a
+// over protocol p.
+func (l *failLog) postHooksFailed(log *zap.Logger, m *Metrics, p protocol, a action, err error) {
+	m.postHookErrors[p][a].Inc()
+	if ok, held := l.postHook[a].allow(timecache.NowUnixNano(), 1); ok {
+		log.Error(postHookFailedMsgs[a], zap.Error(err), zap.Int64("suppressed", held))
+	}
 }

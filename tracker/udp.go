@@ -55,6 +55,7 @@ type udpFrontend struct {
 	metrics    *Metrics
 	log        *zap.Logger
 	dropLog    [numUDPDrops]logThrottle
+	fails      failLog
 }
 
 func newUDPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) (*udpFrontend, error) {
@@ -271,7 +272,7 @@ func (w *udpWorker) announce(pkt, src []byte, act uint32, txID, out []byte) []by
 
 	req := &w.areq
 	if err = parseUDPAnnounce(pkt, act == udpAnnounceV6, src, f.maxNumWant, req, &w.ip, &w.params); err != nil {
-		return f.errorReply(out, txID, err)
+		return f.errorReply(out, txID, actionAnnounce, err)
 	}
 	var ctx context.Context
 	var resp *bittorrent.AnnounceResponse
@@ -284,7 +285,7 @@ func (w *udpWorker) announce(pkt, src []byte, act uint32, txID, out []byte) []by
 		ctx, resp, err = f.logic.HandleAnnounce(context.Background(), req)
 	}
 	if err != nil {
-		return f.errorReply(out, txID, err)
+		return f.errorReply(out, txID, actionAnnounce, err)
 	}
 	out = appendUDPHeader(out, act, txID)
 	out = binary.BigEndian.AppendUint32(out, uint32(resp.Interval/time.Second))
@@ -303,7 +304,11 @@ func (w *udpWorker) announce(pkt, src []byte, act uint32, txID, out []byte) []by
 			out = binary.BigEndian.AppendUint16(out, p.Port)
 		}
 	}
-	f.logic.AfterAnnounce(ctx, req, resp)
+	if f.into == nil {
+		f.logic.AfterAnnounce(ctx, req, resp)
+	} else if err := f.into.afterAnnounce(ctx, req, resp); err != nil {
+		f.fails.postHooksFailed(f.log, f.metrics, protoUDP, actionAnnounce, err)
+	}
 	return out
 }
 
@@ -321,7 +326,7 @@ func (w *udpWorker) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
 		err = w.params.parse()
 	}
 	if err != nil {
-		return f.errorReply(out, txID, err)
+		return f.errorReply(out, txID, actionScrape, err)
 	}
 	req := &w.sreq
 	*req = bittorrent.ScrapeRequest{InfoHashes: hashes, Params: w.params.get(), AddressFamily: bittorrent.IPv4}
@@ -339,7 +344,7 @@ func (w *udpWorker) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
 		ctx, resp, err = f.logic.HandleScrape(context.Background(), req)
 	}
 	if err != nil {
-		return f.errorReply(out, txID, err)
+		return f.errorReply(out, txID, actionScrape, err)
 	}
 	out = appendUDPHeader(out, udpScrape, txID)
 	for _, s := range resp.Files {
@@ -347,17 +352,23 @@ func (w *udpWorker) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
 		out = binary.BigEndian.AppendUint32(out, s.Snatches)
 		out = binary.BigEndian.AppendUint32(out, s.Incomplete)
 	}
-	f.logic.AfterScrape(ctx, req, resp)
+	if f.into == nil {
+		f.logic.AfterScrape(ctx, req, resp)
+	} else if err := f.into.afterScrape(ctx, req, resp); err != nil {
+		f.fails.postHooksFailed(f.log, f.metrics, protoUDP, actionScrape, err)
+	}
 	return out
 }
 
-func (f *udpFrontend) errorReply(out, txID []byte, err error) []byte {
+// errorReply answers a failed request of action a: a client error with its
+// reason, an internal one with a generic text (and a throttled log).
+func (f *udpFrontend) errorReply(out, txID []byte, a action, err error) []byte {
 	msg := "internal server error"
 	var ce bittorrent.ClientError
 	if errors.As(err, &ce) {
 		msg = ce.Error()
 	} else {
-		f.log.Error("udp request failed", zap.Error(err))
+		f.fails.requestFailed(f.log, a, err)
 	}
 	return appendUDPError(out, txID, msg)
 }
