@@ -36,6 +36,9 @@ const udpMaxPacket = 2048
 
 var udpProtocolID = [8]byte{0, 0, 0x04, 0x17, 0x27, 0x10, 0x19, 0x80}
 
+// v4InV6Prefix starts an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
+var v4InV6Prefix = [12]byte{10: 0xff, 11: 0xff}
+
 // udpFrontend serves BEP 15 with BEP 41 URL data (the passkey travels as
 // "/<passkey>" in the URL data option of announces and scrapes). Workers
 // read one or several SO_REUSEPORT sockets, in batches (recvmmsg/sendmmsg)
@@ -291,13 +294,27 @@ func (w *udpWorker) announce(pkt, src []byte, act uint32, txID, out []byte) []by
 	out = binary.BigEndian.AppendUint32(out, uint32(resp.Interval/time.Second))
 	out = binary.BigEndian.AppendUint32(out, resp.Incomplete)
 	out = binary.BigEndian.AppendUint32(out, resp.Complete)
-	if req.IP.AddressFamily == bittorrent.IPv6 {
+	// Peers are the requester's address family (BEP 15: IPv6 requesters
+	// get 18-byte entries). Action 4 asks for 18-byte entries whatever
+	// the family (opentracker's IPv6 announce), so an IPv4 requester using
+	// it gets its IPv4 peers as IPv4-mapped IPv6 addresses: chihaya would
+	// send 6-byte entries under the action 4 header, which such a client
+	// misreads.
+	switch {
+	case req.IP.AddressFamily == bittorrent.IPv6:
 		for i := range resp.IPv6Peers {
 			p := &resp.IPv6Peers[i]
 			out = append(out, p.IP.IP.To16()...)
 			out = binary.BigEndian.AppendUint16(out, p.Port)
 		}
-	} else {
+	case act == udpAnnounceV6:
+		for i := range resp.IPv4Peers {
+			p := &resp.IPv4Peers[i]
+			out = append(out, v4InV6Prefix[:]...)
+			out = append(out, p.IP.IP.To4()...)
+			out = binary.BigEndian.AppendUint16(out, p.Port)
+		}
+	default:
 		for i := range resp.IPv4Peers {
 			p := &resp.IPv4Peers[i]
 			out = append(out, p.IP.IP.To4()...)

@@ -146,6 +146,49 @@ func TestUDPDropsTruncated(t *testing.T) {
 	}
 }
 
+// TestUDPAnnounceV6ActionFromIPv4: action 4 (opentracker's IPv6 announce,
+// a 16-byte IP field) from an IPv4 client is answered with action 4 and
+// 18-byte peer entries, the IPv4 peers IPv4-mapped; action 1 from the same
+// client keeps 6-byte entries.
+func TestUDPAnnounceV6ActionFromIPv4(t *testing.T) {
+	_, w, _, _ := newBareFrontend(t)
+	client := func(addr string) (*udpClient, netip.AddrPort) {
+		ap := netip.MustParseAddrPort(addr)
+		a4 := ap.Addr().As4()
+		return &udpClient{t: t, connID: [8]byte(w.gen.appendID(nil, a4[:], timecache.Now()))}, ap
+	}
+	seeder, seederAddr := client("10.0.0.1:5000")
+	out := w.handle(seeder.announcePacket(announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: -1}, "/"+fuzzPasskey), seederAddr, nil)
+	if got := binary.BigEndian.Uint32(out); got != udpAnnounce {
+		t.Fatalf("seeder announce: action %d (%q)", got, out[8:])
+	}
+
+	leecher, leecherAddr := client("10.0.0.2:5000")
+	a := announce{peerID: peerID(2), ih: ihX, port: 7002, left: 1, numwant: -1}
+	v4 := leecher.announcePacket(a, "/"+fuzzPasskey)
+	v6 := append(append(append([]byte(nil), v4[:88]...), make([]byte, 12)...), v4[88:]...) // 16-byte IP field
+	binary.BigEndian.PutUint32(v6[8:], udpAnnounceV6)
+	want6 := append(append(v4InV6Prefix[:], 10, 0, 0, 1), 0x1b, 0x59) // ::ffff:10.0.0.1 port 7001
+	want4 := []byte{10, 0, 0, 1, 0x1b, 0x59}
+	for _, tc := range []struct {
+		name   string
+		pkt    []byte
+		action uint32
+		peers  []byte
+	}{
+		{"action 4", v6, udpAnnounceV6, want6},
+		{"action 1", v4, udpAnnounce, want4},
+	} {
+		out = w.handle(tc.pkt, leecherAddr, out[:0])
+		if got := binary.BigEndian.Uint32(out); got != tc.action {
+			t.Fatalf("%s: reply action %d (%q), want %d", tc.name, got, out[8:], tc.action)
+		}
+		if len(out) < 20 || !bytes.Equal(out[20:], tc.peers) {
+			t.Fatalf("%s: peers %x, want %x", tc.name, out[min(len(out), 20):], tc.peers)
+		}
+	}
+}
+
 func TestParseUDPScrape(t *testing.T) {
 	h := func(c byte) []byte { return bytes.Repeat([]byte{c}, 20) }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
