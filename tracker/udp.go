@@ -59,6 +59,7 @@ type udpFrontend struct {
 	log        *zap.Logger
 	dropLog    [numUDPDrops]logThrottle
 	fails      failLog
+	onBatch    func(n int) // tests: called with each batch's datagram count
 }
 
 func newUDPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) (*udpFrontend, error) {

@@ -144,6 +144,9 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 			// portable loop does instead of spinning.
 			return fmt.Errorf("udp: recvmmsg: %w", b.errno)
 		}
+		if w.f.onBatch != nil {
+			w.f.onBatch(b.n)
+		}
 		w.answerBatch(b)
 		if err := w.sendBatch(rc, b); err != nil {
 			return err

@@ -90,3 +90,52 @@ func TestUDPBatchCountsSendErrors(t *testing.T) {
 		t.Fatalf("the reply after the refused one: %q, %v", buf[:n], err)
 	}
 }
+
+// TestUDPBatchReadsSeveral: datagrams queued before the reader runs come
+// in one recvmmsg, and each gets its answer.
+func TestUDPBatchReadsSeveral(t *testing.T) {
+	f, w, _, _ := newBareFrontend(t)
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := net.DialUDP("udp", nil, srv.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	const sent = 4
+	for i := range sent {
+		pkt := append(udpProtocolID[:], 0, 0, 0, udpConnect, 0, 0, 0, byte(i))
+		if _, err := client.Write(pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batches := make(chan int, sent)
+	f.onBatch = func(n int) { batches <- n }
+	done := make(chan error, 1)
+	go func() { done <- w.serveBatch(srv, 8) }()
+	seen := map[byte]bool{}
+	buf := make([]byte, 64)
+	_ = client.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for range sent {
+		n, err := client.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d replies: %v", len(seen), err)
+		}
+		if n != 16 || binary.BigEndian.Uint32(buf) != udpConnect {
+			t.Fatalf("reply %x, want a connect reply", buf[:n])
+		}
+		seen[buf[7]] = true
+	}
+	srv.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != sent {
+		t.Fatalf("replies to %d distinct requests, want %d", len(seen), sent)
+	}
+	if first := <-batches; first < 2 {
+		t.Fatalf("first recvmmsg got %d datagram(s) of the %d queued, want several", first, sent)
+	}
+}

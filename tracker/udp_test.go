@@ -189,6 +189,49 @@ func TestUDPAnnounceV6ActionFromIPv4(t *testing.T) {
 	}
 }
 
+// TestUDPConnectionIDExpiry: a connection id is refused once older than
+// BEP 15's 2 minutes, or when made further in the future than the allowed
+// clock skew; within both it is accepted.
+func TestUDPConnectionIDExpiry(t *testing.T) {
+	_, w, _, _ := newBareFrontend(t)
+	from := netip.MustParseAddrPort("10.0.0.1:5000")
+	a4 := from.Addr().As4()
+	now := timecache.Now()
+	skew := w.f.skew
+	for _, tc := range []struct {
+		name string
+		made time.Time
+		ok   bool
+	}{
+		{"fresh", now, true},
+		{"just within the TTL", now.Add(-udpConnIDTTL*time.Second + 10*time.Second), true},
+		{"expired", now.Add(-udpConnIDTTL*time.Second - 10*time.Second), false},
+		{"day old", now.Add(-24 * time.Hour), false},
+		{"ahead within the skew", now.Add(skew - 10*time.Second), true},
+		{"ahead beyond the skew", now.Add(skew + 10*time.Second), false},
+	} {
+		c := &udpClient{t: t, connID: [8]byte(w.gen.appendID(nil, a4[:], tc.made))}
+		out := w.handle(c.scrapePacket([]bittorrent.InfoHash{ihX}, "/"+fuzzPasskey), from, nil)
+		want := uint32(udpScrape)
+		if !tc.ok {
+			want = udpError
+		}
+		if got := binary.BigEndian.Uint32(out); got != want || !tc.ok && string(out[8:]) != errUDPConnID.Error() {
+			t.Errorf("%s: reply action %d (%q), want %d", tc.name, got, out[8:], want)
+		}
+	}
+	// The boundary, on the generator: valid at exactly the TTL, not a
+	// second later.
+	id := w.gen.appendID(nil, a4[:], now)
+	if !w.gen.valid(id, a4[:], now.Add(udpConnIDTTL*time.Second), skew) || w.gen.valid(id, a4[:], now.Add((udpConnIDTTL+1)*time.Second), skew) {
+		t.Error("connection id TTL boundary off")
+	}
+	// An id made for another address is refused.
+	if w.gen.valid(id, []byte{10, 0, 0, 2}, now, skew) {
+		t.Error("connection id valid for another address")
+	}
+}
+
 func TestParseUDPScrape(t *testing.T) {
 	h := func(c byte) []byte { return bytes.Repeat([]byte{c}, 20) }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
