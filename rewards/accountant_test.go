@@ -619,7 +619,10 @@ func TestNewAccountantValidates(t *testing.T) {
 
 // TestClusterClient runs Account through a ClusterClient on a one-node
 // cluster: every key of one call must hash to one slot.
-func TestClusterClient(t *testing.T) {
+// clusterClient is a cluster client of a one-node Redis Cluster owning
+// every slot.
+func clusterClient(t *testing.T) *redis.ClusterClient {
+	t.Helper()
 	s := redistest.Start(t, redistest.Option{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"})
 	ctx := context.Background()
 	direct := s.Client(t)
@@ -635,6 +638,12 @@ func TestClusterClient(t *testing.T) {
 	}
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{s.Addr}})
 	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+func TestClusterClient(t *testing.T) {
+	ctx := context.Background()
+	cc := clusterClient(t)
 	a, err := NewAccountant(cc, acctConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -23,13 +23,13 @@ import (
 type localEnv struct {
 	t   testing.TB
 	ctx context.Context
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	a   *LocalAccountant
 	f   *LocalFlusher
 	now time.Time
 }
 
-func newLocalEnv(t testing.TB, rdb *redis.Client) *localEnv {
+func newLocalEnv(t testing.TB, rdb redis.UniversalClient) *localEnv {
 	t.Helper()
 	cfg := acctConfig()
 	a, err := NewLocalAccountant(cfg)
@@ -209,6 +209,91 @@ func TestLocalFlushLostReplyAppliedOnce(t *testing.T) {
 	e.flush() // now the newer credit
 	if got := rdb.HGet(e.ctx, key, "seed_s").Val(); got != "1200" {
 		t.Fatalf("seed_s = %q, want 1200", got)
+	}
+}
+
+// breakCall makes the server refuse the flush.lua call of one sequence
+// number (its mode argument is corrupted on the way, so the script fails
+// before writing) while the calls after it in the pipeline still run.
+type breakCall struct{ seq atomic.Int64 }
+
+func (h *breakCall) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *breakCall) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *breakCall) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			a := c.Args()
+			if name, _ := a[0].(string); name != "evalsha" || len(a) < 6 {
+				continue
+			}
+			nkeys, _ := a[2].(int)
+			if seq, ok := a[3+nkeys].(int64); ok && seq == h.seq.Load() {
+				a[4+nkeys] = "broken"
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestLocalFlushChainWaitsForFailedCall: when a call in the middle of a
+// flush fails on the server, the calls after it are not applied either
+// (out of order), and the retry applies each exactly once.
+func TestLocalFlushChainWaitsForFailedCall(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	h := &breakCall{}
+	rdb.AddHook(h)
+	e := newLocalEnv(t, rdb)
+	e.f.group = 2
+	for u := range 5 {
+		seedTwice(e.a, "u"+strconv.Itoa(u), 1, acT0+100)
+	}
+	h.seq.Store(e.f.seq + 2) // the second call: u2, u3
+	if err := e.f.Flush(e.ctx); err == nil || !strings.Contains(err.Error(), "2 of 3 calls") {
+		t.Fatalf("Flush = %v, want 2 of 3 calls not applied", err)
+	}
+	seeds := func() (out []string) {
+		for u := range 5 {
+			out = append(out, rdb.HGet(e.ctx, KeyUserEpoch("u"+strconv.Itoa(u), acE), "seed_s").Val())
+		}
+		return out
+	}
+	if got := seeds(); !slices.Equal(got, []string{"600", "600", "", "", ""}) {
+		t.Fatalf("seed_s by user after the failed call: %q, want only the first call's users", got)
+	}
+	h.seq.Store(0)
+	e.flush()
+	e.flush()
+	if got := seeds(); !slices.Equal(got, []string{"600", "600", "600", "600", "600"}) {
+		t.Fatalf("seed_s by user after the retry: %q, want 600 each", got)
+	}
+}
+
+// TestLocalClusterClient: on Redis Cluster each user is its own call (one
+// slot), with the token in the user's slot, and a restart restores.
+func TestLocalClusterClient(t *testing.T) {
+	cc := clusterClient(t)
+	e := newLocalEnv(t, cc)
+	if e.f.group != 1 {
+		t.Fatalf("group %d on a cluster client, want 1", e.f.group)
+	}
+	seedTwice(e.a, "u1", 1, acT0+100)
+	seedTwice(e.a, "u2", 1, acT0+100)
+	e.flush()
+	for _, u := range []string{"u1", "u2"} {
+		if got := cc.HGet(e.ctx, KeyUserEpoch(u, acE), "seed_s").Val(); got != "600" {
+			t.Fatalf("%s seed_s %q, want 600", u, got)
+		}
+		if n := cc.Exists(e.ctx, "sp:{u:"+u+"}:fl:"+e.f.Instance()).Val(); n != 1 {
+			t.Fatalf("%s: no token in its slot", u)
+		}
+	}
+	if err := e.f.Stop(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newLocalEnv(t, cc)
+	ev := acctEv("u1", 1, 1, acT0+1000, 0, 0, 0)
+	if out := e2.a.Apply(&ev, acE, nil); out.Seconds != 300 {
+		t.Fatalf("after a restart on the cluster: %+v, want 300 s credited", out)
 	}
 }
 
@@ -407,10 +492,12 @@ func TestFlushScriptRefusesBadLayout(t *testing.T) {
 		args []any
 	}{
 		"no header":         {[]string{tok}, []any{}},
-		"missing field":     {[]string{tok, h}, []any{1, 60, 60, 1, 2, "seed_s", 5, 0}},
-		"key count":         {[]string{tok}, []any{1, 60, 60, 1, 1, "seed_s", 5, 0}},
-		"trailing argument": {[]string{tok, h}, []any{1, 60, 60, 1, 1, "seed_s", 5, 0, "x"}},
-		"empty address set": {[]string{tok, h, "sp:{u:x}:ip:a:1"}, []any{1, 60, 60, 1, 1, "seed_s", 5, 1, 0}},
+		"bad mode":          {[]string{tok, h}, []any{1, "most", 60, 60, 1, 1, 1, "seed_s", 5, 0}},
+		"missing field":     {[]string{tok, h}, []any{1, "max", 60, 60, 1, 1, 2, "seed_s", 5, 0}},
+		"key count":         {[]string{tok}, []any{1, "max", 60, 60, 1, 1, 1, "seed_s", 5, 0}},
+		"trailing argument": {[]string{tok, h}, []any{1, "max", 60, 60, 1, 1, 1, "seed_s", 5, 0, "x"}},
+		"empty address set": {[]string{tok, h, "sp:{u:x}:ip:a:1"}, []any{1, "max", 60, 60, 1, 1, 1, "seed_s", 5, 1, 0}},
+		"missing user":      {[]string{tok, h}, []any{1, "max", 60, 60, 2, 1, 1, "seed_s", 5, 0}},
 	} {
 		if err := flushScript.Run(ctx, rdb, c.keys, c.args...).Err(); err == nil || !strings.Contains(err.Error(), "flush.lua") {
 			t.Errorf("%s: %v, want a flush.lua error", name, err)
@@ -419,21 +506,35 @@ func TestFlushScriptRefusesBadLayout(t *testing.T) {
 			t.Fatalf("%s: wrote before refusing", name)
 		}
 	}
-	ok := []any{7, 60, 60, 1, 2, "seed_s", 5, "pts:global", 10, 1, 2, "10.0.0.1", "::1"}
-	keys := []string{tok, h, "sp:{u:x}:ip:a:1"}
-	for i, want := range []int64{1, 0} {
-		if got, err := flushScript.Run(ctx, rdb, keys, ok...).Int64(); err != nil || got != want {
-			t.Fatalf("call %d: %v %v, want %d", i, got, err, want)
+	// Two users in one call: x with an epoch hash and an address set, y
+	// with an epoch hash.
+	keys := []string{tok, h, "sp:{u:x}:ip:a:1", "sp:{u:y}:e:1"}
+	call := func(seq int64, mode string) []any {
+		return []any{seq, mode, 60, 60, 2, 1, 2, "seed_s", 5, "pts:global", 10, 1, 2, "10.0.0.1", "::1", 1, 1, "seed_s", 7, 0}
+	}
+	for i, c := range []struct {
+		seq  int64
+		mode string
+		want int64
+	}{
+		{1, "max", 1}, {1, "max", 0}, // a repeated seq is applied once
+		{3, "chain", -1}, // chain: 2 has not landed
+		{2, "chain", 1}, {2, "chain", 0}, {1, "chain", 0},
+		{5, "max", 1}, // max: any later seq
+		{4, "max", 0},
+	} {
+		if got, err := flushScript.Run(ctx, rdb, keys, call(c.seq, c.mode)...).Int64(); err != nil || got != c.want {
+			t.Fatalf("call %d (seq %d, %s): %v %v, want %d", i, c.seq, c.mode, got, err, c.want)
 		}
 	}
-	if got := rdb.HGetAll(ctx, h).Val(); got["seed_s"] != "5" || got["pts:global"] != "10" {
-		t.Fatalf("hash %v after a repeated seq, want one application", got)
+	if got := rdb.HGetAll(ctx, h).Val(); got["seed_s"] != "15" || got["pts:global"] != "30" {
+		t.Fatalf("hash %v, want 3 applications", got)
+	}
+	if got := rdb.HGet(ctx, "sp:{u:y}:e:1", "seed_s").Val(); got != "21" {
+		t.Fatalf("second user's seed_s %s, want 21", got)
 	}
 	if got := rdb.SCard(ctx, "sp:{u:x}:ip:a:1").Val(); got != 2 {
 		t.Fatalf("%d addresses, want 2", got)
-	}
-	if got, _ := flushScript.Run(ctx, rdb, keys, append([]any{6}, ok[1:]...)...).Int64(); got != 0 {
-		t.Fatal("an older seq was applied")
 	}
 }
 

@@ -56,11 +56,12 @@ type LocalFlusher struct {
 	interval time.Duration
 	snapshot time.Duration
 
-	seq        int64
-	pending    map[string]*userAgg // taken, not yet applied
-	pendingSeq int64
-	pendingAt  int64
-	sweepAt    int
+	seq       int64               // the last sequence number given to a call
+	pending   map[string]*userAgg // taken, not yet applied
+	calls     []flushCall         // the calls that apply pending, in seq order
+	pendingAt int64               // when pending was taken
+	group     int                 // users per call
+	sweepAt   int
 
 	flushes    prometheus.Counter
 	failures   prometheus.Counter
@@ -115,6 +116,12 @@ func NewLocalFlusher(rdb redis.UniversalClient, acct *LocalAccountant, cfg Confi
 		snapErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_snapshot_failures_total", Help: "Session snapshots that failed."}),
 	}
 	_, f.ordered = rdb.(*redis.Client)
+	f.group = 1 // Cluster: one user (one slot) per call
+	if f.ordered {
+		// One Redis: many users per call. A call's run blocks Redis; 128
+		// users are about 1 ms of it.
+		f.group = 128
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{f.flushes, f.failures, f.users, f.carried, f.live, f.latency, f.snapTime, f.snapErrors} {
 			if err := reg.Register(c); err != nil {
@@ -243,9 +250,16 @@ func (f *LocalFlusher) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Flush writes the pending flush if one failed before, else everything
-// accounted since the last flush. A failed flush stays pending and is
-// retried, with the same sequence number, before anything newer.
+// flushCall is one flush.lua call: users in seq order, frozen when the
+// aggregates are taken so a retry resends exactly the same call.
+type flushCall struct {
+	seq   int64
+	users []string
+}
+
+// Flush writes the pending calls if some failed before, else everything
+// accounted since the last flush. Failed calls stay pending and are
+// retried, with the same sequence numbers, before anything newer.
 func (f *LocalFlusher) Flush(ctx context.Context) error {
 	if f.pending == nil {
 		m := make(map[string]*userAgg)
@@ -253,8 +267,7 @@ func (f *LocalFlusher) Flush(ctx context.Context) error {
 		if len(m) == 0 {
 			return f.renew(ctx)
 		}
-		f.seq++
-		f.pending, f.pendingSeq, f.pendingAt = m, f.seq, f.now().Unix()
+		f.freeze(m)
 	}
 	start := f.now()
 	err := f.write(ctx)
@@ -264,39 +277,49 @@ func (f *LocalFlusher) Flush(ctx context.Context) error {
 		return err
 	}
 	f.flushes.Inc()
-	f.pending = nil
+	f.pending, f.calls = nil, nil
 	return nil
+}
+
+// freeze makes m the pending aggregates and cuts them into calls.
+func (f *LocalFlusher) freeze(m map[string]*userAgg) {
+	users := make([]string, 0, len(m))
+	for u := range m {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	f.calls = f.calls[:0]
+	for from := 0; from < len(users); from += f.group {
+		f.seq++
+		f.calls = append(f.calls, flushCall{seq: f.seq, users: users[from:min(from+f.group, len(users))]})
+	}
+	f.pending, f.pendingAt = m, f.now().Unix()
 }
 
 func (f *LocalFlusher) write(ctx context.Context) error {
 	if err := f.renew(ctx); err != nil {
 		return err
 	}
+	if len(f.calls) == 0 {
+		return nil
+	}
 	minOpen := f.epoch.MinOpenEpoch(f.now())
-	users := make([]string, 0, len(f.pending))
-	for u, ua := range f.pending {
+	for _, ua := range f.pending {
 		if c := ua.carry(minOpen); c > 0 {
 			f.carried.Add(float64(c))
 		}
-		if len(ua.epochs) == 0 && len(ua.ips) == 0 {
-			delete(f.pending, u)
-			continue
-		}
-		users = append(users, u)
 	}
-	if len(users) == 0 {
-		return nil
-	}
-	slices.Sort(users)
-
+	last := f.calls[len(f.calls)-1].seq
 	pipe := f.rdb.Pipeline()
-	// Before any credit of this flush lands: Restore reads it to know the
+	// Before any credit of these calls lands: restore reads it to know the
 	// last second this instance may have credited.
-	pipe.Set(ctx, KeyLocalFlushed, f.instance+" "+strconv.FormatInt(f.pendingSeq, 10)+" "+strconv.FormatInt(f.pendingAt, 10), 0)
+	pipe.Set(ctx, KeyLocalFlushed, f.instance+" "+strconv.FormatInt(last, 10)+" "+strconv.FormatInt(f.pendingAt, 10), 0)
 	epochUsers := map[int64][]any{}
-	for _, u := range users {
-		for _, ea := range f.pending[u].epochs {
-			epochUsers[ea.e] = append(epochUsers[ea.e], u)
+	for _, c := range f.calls {
+		for _, u := range c.users {
+			for _, ea := range f.pending[u].epochs {
+				epochUsers[ea.e] = append(epochUsers[ea.e], u)
+			}
 		}
 	}
 	for e, us := range epochUsers {
@@ -306,57 +329,73 @@ func (f *LocalFlusher) write(ctx context.Context) error {
 	if !f.ordered {
 		// Cross-node pipelines run in parallel: users and mark land first.
 		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("rewards: local flush %d: mark and epoch users: %w", f.pendingSeq, err)
+			return fmt.Errorf("rewards: local flush %d: mark and epoch users: %w", last, err)
 		}
 		pipe = f.rdb.Pipeline()
 	}
-	cmds := make([]*redis.Cmd, len(users))
-	args := make([][]any, len(users))
-	keys := make([][]string, len(users))
-	for i, u := range users {
-		keys[i], args[i] = f.userCall(u, f.pending[u])
+	cmds := make([]*redis.Cmd, len(f.calls))
+	keys := make([][]string, len(f.calls))
+	args := make([][]any, len(f.calls))
+	for i, c := range f.calls {
+		keys[i], args[i] = f.callArgs(c)
 		cmds[i] = flushScript.EvalSha(ctx, pipe, keys[i], args[i]...)
 	}
 	_, _ = pipe.Exec(ctx)
-	var retry []int
-	for i, c := range cmds {
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			retry = append(retry, i)
-		}
-	}
-	if len(retry) > 0 {
+	if slices.ContainsFunc(cmds, func(c *redis.Cmd) bool { return redis.HasErrorPrefix(c.Err(), "NOSCRIPT") }) {
+		// Resend every call in order (the chain needs the order; the
+		// tokens make the ones that ran no-ops).
 		if err := flushScript.Load(ctx, f.rdb).Err(); err != nil {
-			return fmt.Errorf("rewards: local flush %d: load flush.lua: %w", f.pendingSeq, err)
+			return fmt.Errorf("rewards: local flush %d: load flush.lua: %w", last, err)
 		}
 		pipe = f.rdb.Pipeline()
-		for _, i := range retry {
+		for i := range f.calls {
 			cmds[i] = flushScript.EvalSha(ctx, pipe, keys[i], args[i]...)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
 	var firstErr error
-	failed := 0
-	for i, c := range cmds {
-		if err := c.Err(); err != nil {
-			failed++
+	kept := f.calls[:0]
+	for i, c := range f.calls {
+		r, err := cmds[i].Int64()
+		if err == nil && r == -1 {
+			err = errors.New("a call before it did not land")
+		}
+		if err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("user %s: %w", users[i], err)
+				firstErr = fmt.Errorf("call %d (%d users from %s): %w", c.seq, len(c.users), c.users[0], err)
 			}
+			kept = append(kept, c)
 			continue
 		}
-		f.users.Inc()
-		delete(f.pending, users[i]) // applied (or applied before): never resent
+		f.users.Add(float64(len(c.users)))
+		for _, u := range c.users {
+			delete(f.pending, u) // applied (or applied before): never resent
+		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("rewards: local flush %d: %d of %d users not written: %w", f.pendingSeq, failed, len(users), firstErr)
+	f.calls = kept
+	if firstErr != nil {
+		return fmt.Errorf("rewards: local flush up to %d: %d of %d calls not applied (retried before anything newer): %w", last, len(kept), len(cmds), firstErr)
 	}
 	return nil
 }
 
-// userCall builds flush.lua's keys and arguments for one user.
-func (f *LocalFlusher) userCall(user string, ua *userAgg) ([]string, []any) {
-	keys := []string{"sp:{u:" + user + "}:fl:" + f.instance}
-	args := []any{f.pendingSeq, int64(f.acct.SessionTTL() / time.Second), f.epochTTL, len(ua.epochs)}
+// callArgs builds flush.lua's keys and arguments for one call.
+func (f *LocalFlusher) callArgs(c flushCall) ([]string, []any) {
+	mode, token := "chain", "sp:acct:fl:"+f.instance
+	if !f.ordered {
+		mode, token = "max", "sp:{u:"+c.users[0]+"}:fl:"+f.instance
+	}
+	keys := []string{token}
+	args := []any{c.seq, mode, int64(f.acct.SessionTTL() / time.Second), f.epochTTL, len(c.users)}
+	for _, u := range c.users {
+		keys, args = f.userArgs(keys, args, u, f.pending[u])
+	}
+	return keys, args
+}
+
+// userArgs appends one user's segment of a flush.lua call.
+func (f *LocalFlusher) userArgs(keys []string, args []any, user string, ua *userAgg) ([]string, []any) {
+	args = append(args, len(ua.epochs))
 	slices.SortFunc(ua.epochs, func(x, y epochAgg) int { return int(min(max(x.e-y.e, -1), 1)) })
 	for _, ea := range ua.epochs {
 		keys = append(keys, KeyUserEpoch(user, ea.e))

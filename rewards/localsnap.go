@@ -74,8 +74,7 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 	if len(part) > 0 {
 		parts = append(parts, part)
 	}
-	f.seq++
-	f.pending, f.pendingSeq, f.pendingAt = m, f.seq, f.now().Unix()
+	f.freeze(m) // may be empty: then no call
 	snapSeq := f.seq
 
 	gen := f.instance + ":" + strconv.FormatInt(snapSeq, 10)

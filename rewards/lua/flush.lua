@@ -1,74 +1,101 @@
--- flush.lua: one user's accounting aggregates from a tracker in local
--- session mode (LocalFlusher, localflush.go), applied at most once. The
--- tracker computed the seed seconds, points and byte deltas in memory
+-- flush.lua: accounting aggregates of one or more users from a tracker in
+-- local session mode (LocalFlusher, localflush.go), applied at most once.
+-- The tracker computed the seed seconds, points and byte deltas in memory
 -- (LocalAccountant.Apply gives account.lua's outcomes); this script only
 -- adds them, so Redis work is per user and flush, not per announce.
 --
--- A flush that failed is retried with the same sequence number, and the
+-- A call that failed is retried with the same sequence number, and the
 -- tracker cannot tell a failure before the script ran from one after: the
--- per-(user, instance) token makes the retry a no-op when the first try
--- was applied. Sequence numbers of one instance only grow, and a flush is
--- retried until it lands before the next one is sent.
+-- token makes a retry a no-op when the first try was applied.
+--   mode "max" (one user per call, the token in the user's slot, for Redis
+--   Cluster): apply when seq > the token's last applied seq. One call per
+--   user per flush, and a flush is retried until it lands before the next.
+--   mode "chain" (several users per call, one token per tracker instance,
+--   single Redis): apply only when seq = last + 1; a seq at or below last
+--   was applied (0); a later one waits for the calls before it (-1), so a
+--   call that failed in the middle of a pipeline is never skipped.
 --
--- KEYS[1]        token sp:{u:<user>}:fl:<instance>: the last applied seq
--- KEYS[2..1+nh]  the user's epoch hashes, in the order of ARGV
--- KEYS[2+nh..]   address sets (KeyTorrentIPs), in the order of ARGV
--- ARGV: seq, token_ttl_s, epoch_ttl_s, nh, then per epoch hash: nf and nf
--- (field, integer increment) pairs; then ni, then per address set: n and
--- n addresses. Every key is in the user's slot.
--- Returns 1 when applied, 0 when this seq (or a later one) already was.
+-- KEYS[1]  the token: the last applied seq
+-- KEYS[2..] every user's epoch hashes, then address sets, user after user,
+--          in the order of ARGV
+-- ARGV: seq, mode, token_ttl_s, epoch_ttl_s, nusers, then per user: nh,
+-- then nh times (nf, then nf field/increment pairs), then ni, then ni times
+-- (n, then n addresses).
+-- Returns 1 applied, 0 already applied, -1 out of order (nothing written).
 
-local seq = tonumber(ARGV[1])
-local nh = tonumber(ARGV[4])
-if seq == nil or nh == nil or nh < 0 then
+local seq, mode, nusers = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[5])
+if seq == nil or nusers == nil or nusers < 0 or (mode ~= 'max' and mode ~= 'chain') then
   error('flush.lua: bad header')
 end
-local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if last ~= nil and last >= seq then
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if last == nil then
+  error('flush.lua: token is not a number')
+end
+if seq <= last then
   return 0
 end
--- Check the layout before writing anything.
-local a = 5
-for i = 1, nh do
-  local nf = tonumber(ARGV[a])
-  if nf == nil or nf < 0 or KEYS[1 + i] == nil then
-    error('flush.lua: bad epoch hash ' .. i)
+if mode == 'chain' and seq ~= last + 1 then
+  return -1
+end
+
+-- Check the whole layout before writing anything.
+local a, k = 6, 1
+for _ = 1, nusers do
+  local nh = tonumber(ARGV[a])
+  if nh == nil or nh < 0 then
+    error('flush.lua: bad epoch hash count')
   end
-  a = a + 1 + 2 * nf
-end
-local ni = tonumber(ARGV[a])
-if ni == nil or ni < 0 then
-  error('flush.lua: bad address count')
-end
-local b = a + 1
-for i = 1, ni do
-  local n = tonumber(ARGV[b])
-  if n == nil or n < 1 or KEYS[1 + nh + i] == nil then
-    error('flush.lua: bad address set ' .. i)
+  a = a + 1
+  for _ = 1, nh do
+    local nf = tonumber(ARGV[a])
+    k = k + 1
+    if nf == nil or nf < 0 or KEYS[k] == nil then
+      error('flush.lua: bad epoch hash')
+    end
+    a = a + 1 + 2 * nf
   end
-  b = b + 1 + n
+  local ni = tonumber(ARGV[a])
+  if ni == nil or ni < 0 then
+    error('flush.lua: bad address set count')
+  end
+  a = a + 1
+  for _ = 1, ni do
+    local n = tonumber(ARGV[a])
+    k = k + 1
+    if n == nil or n < 1 or KEYS[k] == nil then
+      error('flush.lua: bad address set')
+    end
+    a = a + 1 + n
+  end
 end
-if b ~= #ARGV + 1 or #KEYS ~= 1 + nh + ni then
+if a ~= #ARGV + 1 or k ~= #KEYS then
   error('flush.lua: argument count does not match the layout')
 end
 
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local ttl = ARGV[3]
-a = 5
-for i = 1, nh do
-  local k, nf = KEYS[1 + i], tonumber(ARGV[a])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+local ttl = ARGV[4]
+a, k = 6, 1
+for _ = 1, nusers do
+  local nh = tonumber(ARGV[a])
   a = a + 1
-  for _ = 1, nf do
-    redis.call('HINCRBY', k, ARGV[a], ARGV[a + 1])
-    a = a + 2
+  for _ = 1, nh do
+    k = k + 1
+    local key, nf = KEYS[k], tonumber(ARGV[a])
+    a = a + 1
+    for _ = 1, nf do
+      redis.call('HINCRBY', key, ARGV[a], ARGV[a + 1])
+      a = a + 2
+    end
+    redis.call('EXPIRE', key, ttl)
   end
-  redis.call('EXPIRE', k, ttl)
-end
-a = a + 1
-for i = 1, ni do
-  local k, n = KEYS[1 + nh + i], tonumber(ARGV[a])
-  redis.call('SADD', k, unpack(ARGV, a + 1, a + n))
-  redis.call('EXPIRE', k, ttl)
-  a = a + 1 + n
+  local ni = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, ni do
+    k = k + 1
+    local n = tonumber(ARGV[a])
+    redis.call('SADD', KEYS[k], unpack(ARGV, a + 1, a + n))
+    redis.call('EXPIRE', KEYS[k], ttl)
+    a = a + 1 + n
+  end
 end
 return 1
