@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chihaya/chihaya/bittorrent"
@@ -50,6 +51,9 @@ type Hook struct {
 	epoch   rewards.EpochConfig
 	pools   func(infoHash [20]byte) []string
 	codes   [6]prometheus.Counter // local mode: events by outcome code
+	// sec is the Unix second, kept by Run in local mode: accounting counts
+	// whole seconds, and time.Now was a fifth of the hook's cost.
+	sec atomic.Int64
 
 	shards   []shard
 	capacity int
@@ -117,7 +121,8 @@ func New(cfg Config, torrents Torrents, sink Sink, reg prometheus.Registerer, lo
 // covering a torrent (nil: the global pool only).
 func NewLocal(torrents Torrents, acct *rewards.LocalAccountant, flusher *rewards.LocalFlusher, epoch rewards.EpochConfig,
 	pools func(infoHash [20]byte) []string, reg prometheus.Registerer, log *zap.Logger) (*Hook, error) {
-	h := &Hook{local: acct, flusher: flusher, epoch: epoch, pools: pools, torrents: torrents, log: log, now: time.Now}
+	h := &Hook{local: acct, flusher: flusher, epoch: epoch, pools: pools, torrents: torrents, log: log}
+	h.now = h.second
 	events := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "events_total",
 		Help: "Announces accounted in memory (local session mode), by outcome: new, accounted, reset, capped (over max_peers_per_torrent), late, error."}, []string{"outcome"})
 	for c := range h.codes {
@@ -198,6 +203,19 @@ func (h *Hook) HandleScrape(ctx context.Context, _ *bittorrent.ScrapeRequest, _ 
 // in local mode, saves the sessions).
 func (h *Hook) Run(ctx context.Context) error {
 	if h.flusher != nil {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		go func() {
+			for {
+				h.sec.Store(time.Now().Unix())
+				select {
+				case <-ctx.Done():
+					h.sec.Store(0)
+					return
+				case <-tick.C:
+				}
+			}
+		}()
 		return h.flusher.Run(ctx)
 	}
 	t := time.NewTicker(h.interval)
@@ -246,6 +264,15 @@ func (h *Hook) Flush(ctx context.Context, spare, batch *[]rewards.Event) {
 		return
 	}
 	h.flushed.Add(float64(len(*batch)))
+}
+
+// second is the time to the second from the clock Run keeps (time.Now
+// when Run is not running).
+func (h *Hook) second() time.Time {
+	if s := h.sec.Load(); s != 0 {
+		return time.Unix(s, 0)
+	}
+	return time.Now()
 }
 
 func maxProcs() int { return runtime.GOMAXPROCS(0) }
