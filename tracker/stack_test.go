@@ -42,12 +42,13 @@ type stack struct {
 
 func newStack(t testing.TB, mutate func(*Config, *auth.Config)) *stack {
 	t.Helper()
-	return newStackWith(t, mutate, false)
+	return newStackWith(t, mutate, "")
 }
 
 // newStackWith is newStack, with rewards accounting (the PostHook, its
-// flusher and the accountant on the same redis-server) when accounting.
-func newStackWith(t testing.TB, mutate func(*Config, *auth.Config), accounting bool) *stack {
+// flusher and the accountant on the same redis-server, as `seedpay serve`
+// builds them) when accounting names a session mode (rewards.Sessions*).
+func newStackWith(t testing.TB, mutate func(*Config, *auth.Config), accounting string) *stack {
 	t.Helper()
 	rdb := redistest.Start(t).Client(t)
 	log := zap.NewNop()
@@ -82,14 +83,11 @@ func newStackWith(t testing.TB, mutate func(*Config, *auth.Config), accounting b
 	}
 	post := []middleware.Hook{swarm.NewCompletionCounter(cache)}
 	var acct *account.Hook
-	if accounting {
+	if accounting != "" {
 		rcfg := rewards.DefaultConfig()
-		a, err := rewards.NewAccountant(rdb, rcfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acct, err = account.New(account.Config{ShardCapacity: rcfg.BufferSize, FlushInterval: rcfg.FlushInterval}, cache,
-			account.LedgerSink{Accountant: a, Epoch: rcfg.Epoch}, reg, log)
+		rcfg.Sessions = accounting
+		var err error
+		acct, err = account.FromConfig(ctx, rcfg, rdb, cache, nil, reg, log)
 		if err != nil {
 			t.Fatal(err)
 		}

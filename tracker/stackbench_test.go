@@ -15,14 +15,16 @@ import (
 
 	"github.com/seedpay/seedpay/middleware/auth"
 	"github.com/seedpay/seedpay/middleware/registry"
+	"github.com/seedpay/seedpay/rewards"
 )
 
 // BenchmarkStackUDPAnnounce runs announces through the whole tracker as
 // `seedpay serve` wires it (real UDP sockets on loopback, batched I/O,
 // tracker.Logic, auth, peer store, completion counter), with rewards
-// accounting off and on: on, the account PostHook buffers every announce
-// and its flusher writes them through the accountant to a real
-// redis-server, the final flush inside the timed region. 4 clients keep 8
+// accounting off and on in each session mode: local (the default: every
+// announce accounted in memory, aggregates flushed to a real redis-server)
+// and redis (the PostHook buffers every announce, its flusher runs
+// account.lua); the final flush is inside the timed region. 4 clients keep 8
 // announces each in flight over 100 torrents x 100 peers (75 % seeders,
 // numwant 30), all of one user (as bench/compare.sh). ns/op is wall time
 // per announce of the whole machine (tracker, Redis and clients share the
@@ -30,10 +32,10 @@ import (
 // (tracker and clients, not Redis) per announce. "dropped" counts accounting
 // events lost to full buffers (must stay 0 for the ratio to mean anything).
 func BenchmarkStackUDPAnnounce(b *testing.B) {
-	for _, acct := range []bool{false, true} {
+	for _, acct := range []string{"", rewards.SessionsLocal, rewards.SessionsRedis} {
 		name := "accounting-off"
-		if acct {
-			name = "accounting-on"
+		if acct != "" {
+			name = "accounting-" + acct
 		}
 		b.Run(name, func(b *testing.B) { benchStack(b, acct, nil) })
 	}
@@ -56,12 +58,12 @@ func BenchmarkStackUDPIO(b *testing.B) {
 		{"reuseport2-batch32", 2, 32},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
-			benchStack(b, false, func(c *Config, _ *auth.Config) { c.UDPSockets, c.UDPBatch = mode.sockets, mode.batch })
+			benchStack(b, "", func(c *Config, _ *auth.Config) { c.UDPSockets, c.UDPBatch = mode.sockets, mode.batch })
 		})
 	}
 }
 
-func benchStack(b *testing.B, accounting bool, mutate func(*Config, *auth.Config)) {
+func benchStack(b *testing.B, accounting string, mutate func(*Config, *auth.Config)) {
 	const (
 		torrents = 100
 		peers    = 100
@@ -118,8 +120,13 @@ func benchStack(b *testing.B, accounting bool, mutate func(*Config, *auth.Config
 	b.StopTimer()
 	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(lost), "lost")
-	if accounting {
+	switch accounting {
+	case rewards.SessionsRedis:
 		b.ReportMetric(metricSum(b, s.reg, "seedpay_accounting_events_dropped_total"), "dropped")
+	case rewards.SessionsLocal:
+		if n := metricSum(b, s.reg, "seedpay_accounting_events_total"); n < float64(b.N) {
+			b.Fatalf("%v announces accounted, want at least %d", n, b.N)
+		}
 	}
 }
 
