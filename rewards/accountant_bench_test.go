@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,4 +155,39 @@ func redisCPU(b *testing.B, e *acctEnv) float64 {
 		}
 	}
 	return sum
+}
+
+// BenchmarkLocalSessionMemory is the heap a LocalAccountant holds per live
+// session in local mode: b.N users each seeding one torrent with one client
+// (the worst case: no record shared). Run with -benchtime 1000000x for the
+// figure at a million sessions.
+func BenchmarkLocalSessionMemory(b *testing.B) {
+	a, err := NewLocalAccountant(acctConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	users := make([]string, b.N)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%07d", i) // the registry holds these strings anyway
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ev := acctEv(users[i], byte(i), 1, acT0, 0, 0, 0)
+		ev.InfoHash[1], ev.InfoHash[2] = byte(i>>8), byte(i>>16)
+		ev.IP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).As16()
+		if out := a.Apply(&ev, acAllOpen, nil); out.Code != CodeNew {
+			b.Fatalf("%+v", out)
+		}
+	}
+	b.StopTimer()
+	a.take(map[string]*userAgg{}) // what a flush takes away
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if live := a.Sweep(acT0, 0, a.Shards()); live != b.N {
+		b.Fatalf("%d sessions live, want %d", live, b.N)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-B/session")
 }

@@ -54,3 +54,34 @@ func TestAccountEmbeddedStore(t *testing.T) {
 		t.Fatalf("ledgers differ:\nredis-server:\n%s\nembedded:\n%s", a, b)
 	}
 }
+
+// TestLocalEmbeddedStore: local session mode on the dev default's embedded
+// store (miniredis: its own Lua, no struct library): the lease, a grouped
+// flush.lua call, a retry of an applied seq, and a restart that restores
+// the sessions.
+func TestLocalEmbeddedStore(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	e := newLocalEnv(t, rdb)
+	seedTwice(e.a, "u1", 1, acT0+100)
+	seedTwice(e.a, "u2", 2, acT0+100)
+	e.flush()
+	for _, u := range []string{"u1", "u2"} {
+		if got := rdb.HGet(e.ctx, KeyUserEpoch(u, acE), "seed_s").Val(); got != "600" {
+			t.Fatalf("%s seed_s %q, want 600", u, got)
+		}
+	}
+	if err := e.f.Stop(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newLocalEnv(t, rdb)
+	ev := acctEv("u1", 1, 1, acT0+1000, 0, 0, 0)
+	if out := e2.a.Apply(&ev, acE, nil); out.Seconds != 300 {
+		t.Fatalf("after a restart on the embedded store: %+v, want 300 s", out)
+	}
+	e2.flush()
+	if got := rdb.HGet(e.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "900" {
+		t.Fatalf("u1 seed_s %q, want 900", got)
+	}
+}
