@@ -95,9 +95,10 @@ type ipAdd struct {
 	ip [16]byte
 }
 
-// maxRecordIPs bounds the addresses a record remembers per epoch; past it
-// every further address is written again (harmless: SADD).
-const maxRecordIPs = 8
+// maxRecordIPs bounds the addresses recorded for one user and torrent per
+// epoch (account.lua records every one); the receipt checks need a few,
+// and a bound keeps every flush.lua call small.
+const maxRecordIPs = 16
 
 // NewLocalAccountant validates cfg and returns an empty accountant.
 func NewLocalAccountant(cfg Config) (*LocalAccountant, error) {
@@ -238,7 +239,7 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 		if ev.Stopped {
 			a.remove(sh, r, si)
 		} else {
-			s.touched, s.member = now, true
+			s.touched, s.member = max(s.touched, now), true
 		}
 		return Outcome{Code: CodeLate}
 	}
@@ -304,9 +305,10 @@ func (a *LocalAccountant) recordIP(sh *localShard, r *utRecord, ev *Event, e int
 			return
 		}
 	}
-	if len(r.ips) < maxRecordIPs {
-		r.ips = append(r.ips, ev.IP)
+	if len(r.ips) >= maxRecordIPs {
+		return // more addresses for one torrent in one epoch are not recorded
 	}
+	r.ips = append(r.ips, ev.IP)
 	ua := userAggOf(sh, ev.User)
 	ua.ips = append(ua.ips, ipAdd{ih: ev.InfoHash, e: e, ip: ev.IP})
 }
@@ -410,6 +412,8 @@ func (a *LocalAccountant) take(into map[string]*userAgg) {
 		m := sh.agg
 		if len(m) > 0 {
 			sh.agg = make(map[string]*userAgg, len(m))
+		} else {
+			m = nil // still the shard's: Apply may write it once unlocked
 		}
 		sh.mu.Unlock()
 		for u, ua := range m {

@@ -351,8 +351,19 @@ func TestLocalFlushCarriesSealedEpochs(t *testing.T) {
 func TestLocalLeaseRefusesSecondInstance(t *testing.T) {
 	srv := redistest.Start(t)
 	first := newLocalEnv(t, srv.Client(t))
-	first.f.leaseTTL = 10 * time.Second
-	first.flush() // renews for 10 s
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() { // the holder is alive: it renews (2 s TTL) while the second tries
+		defer close(renewed)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				_ = first.f.renew(context.Background())
+			}
+		}
+	}()
 	cfg := acctConfig()
 	a, _ := NewLocalAccountant(cfg)
 	second, err := NewLocalFlusher(srv.Client(t), a, cfg, LocalFlusherConfig{FlushInterval: time.Second}, nil, nil)
@@ -363,6 +374,8 @@ func TestLocalLeaseRefusesSecondInstance(t *testing.T) {
 	if err := second.Start(context.Background()); !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("second Start = %v, want ErrLeaseHeld", err)
 	}
+	close(stop)
+	<-renewed
 	// Once the holder stops, the second starts.
 	if err := first.f.Stop(first.ctx); err != nil {
 		t.Fatal(err)
@@ -372,8 +385,8 @@ func TestLocalLeaseRefusesSecondInstance(t *testing.T) {
 	}
 	// The stopped one can no longer write.
 	seedTwice(first.a, "u1", 1, acT0+100)
-	if err := first.f.Flush(first.ctx); !errors.Is(err, ErrLeaseHeld) {
-		t.Fatalf("Flush without the lease = %v, want ErrLeaseHeld", err)
+	if err := first.f.Flush(first.ctx); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("Flush without the lease = %v, want ErrLeaseLost", err)
 	}
 }
 
@@ -492,12 +505,14 @@ func TestFlushScriptRefusesBadLayout(t *testing.T) {
 		args []any
 	}{
 		"no header":         {[]string{tok}, []any{}},
-		"bad mode":          {[]string{tok, h}, []any{1, "most", 60, 60, 1, 1, 1, "seed_s", 5, 0}},
-		"missing field":     {[]string{tok, h}, []any{1, "max", 60, 60, 1, 1, 2, "seed_s", 5, 0}},
-		"key count":         {[]string{tok}, []any{1, "max", 60, 60, 1, 1, 1, "seed_s", 5, 0}},
-		"trailing argument": {[]string{tok, h}, []any{1, "max", 60, 60, 1, 1, 1, "seed_s", 5, 0, "x"}},
-		"empty address set": {[]string{tok, h, "sp:{u:x}:ip:a:1"}, []any{1, "max", 60, 60, 1, 1, 1, "seed_s", 5, 1, 0}},
-		"missing user":      {[]string{tok, h}, []any{1, "max", 60, 60, 2, 1, 1, "seed_s", 5, 0}},
+		"bad mode":          {[]string{tok, h}, []any{1, "most", 60, 60, 1, "", 1, 1, 1, "seed_s", 5, 0}},
+		"missing field":     {[]string{tok, h}, []any{1, "max", 60, 60, 1, "", 1, 1, 2, "seed_s", 5, 0}},
+		"key count":         {[]string{tok}, []any{1, "max", 60, 60, 1, "", 1, 1, 1, "seed_s", 5, 0}},
+		"trailing argument": {[]string{tok, h}, []any{1, "max", 60, 60, 1, "", 1, 1, 1, "seed_s", 5, 0, "x"}},
+		"empty address set": {[]string{tok, h, "sp:{u:x}:ip:a:1"}, []any{1, "max", 60, 60, 1, "", 1, 1, 1, "seed_s", 5, 1, 0}},
+		"too many addresses": {[]string{tok, h, "sp:{u:x}:ip:a:1"}, append([]any{1, "max", 60, 60, 1, "", 1, 1, 1, "seed_s", 5, 1, 257},
+			make([]any, 257)...)},
+		"missing user": {[]string{tok, h}, []any{1, "max", 60, 60, 1, "", 2, 1, 1, "seed_s", 5, 0}},
 	} {
 		if err := flushScript.Run(ctx, rdb, c.keys, c.args...).Err(); err == nil || !strings.Contains(err.Error(), "flush.lua") {
 			t.Errorf("%s: %v, want a flush.lua error", name, err)
@@ -507,31 +522,51 @@ func TestFlushScriptRefusesBadLayout(t *testing.T) {
 		}
 	}
 	// Two users in one call: x with an epoch hash and an address set, y
-	// with an epoch hash.
-	keys := []string{tok, h, "sp:{u:x}:ip:a:1", "sp:{u:y}:e:1"}
-	call := func(seq int64, mode string) []any {
-		return []any{seq, mode, 60, 60, 2, 1, 2, "seed_s", 5, "pts:global", 10, 1, 2, "10.0.0.1", "::1", 1, 1, "seed_s", 7, 0}
+	// with an epoch hash. Chain calls name the lease after the token.
+	lease := KeyLocalLease
+	if err := rdb.Set(ctx, lease, "me:1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	users := []string{h, "sp:{u:x}:ip:a:1", "sp:{u:y}:e:1"}
+	call := func(seq, base int64, mode, leaseValue string) ([]string, []any) {
+		keys := append([]string{tok}, users...)
+		if mode == "chain" {
+			keys = append([]string{tok, lease}, users...)
+		}
+		return keys, []any{seq, mode, 60, 60, base, leaseValue, 2, 1, 2, "seed_s", 5, "pts:global", 10, 1, 2, "10.0.0.1", "::1", 1, 1, "seed_s", 7, 0}
 	}
 	for i, c := range []struct {
-		seq  int64
-		mode string
-		want int64
+		seq, base int64
+		mode      string
+		lease     string
+		want      int64
 	}{
-		{1, "max", 1}, {1, "max", 0}, // a repeated seq is applied once
-		{3, "chain", -1}, // chain: 2 has not landed
-		{2, "chain", 1}, {2, "chain", 0}, {1, "chain", 0},
-		{5, "max", 1}, // max: any later seq
-		{4, "max", 0},
+		{1, 1, "max", "", 1}, {1, 1, "max", "", 0}, // a repeated seq is applied once
+		{3, 2, "chain", "me:1", -1},    // chain: 2 has not landed
+		{2, 2, "chain", "other:2", -2}, // not the lease holder: nothing written
+		{2, 2, "chain", "me:1", 1}, {2, 2, "chain", "me:1", 0}, {1, 1, "chain", "me:1", 0},
+		{5, 2, "max", "", 1}, // max: any later seq
+		{4, 2, "max", "", 0},
 	} {
-		if got, err := flushScript.Run(ctx, rdb, keys, call(c.seq, c.mode)...).Int64(); err != nil || got != c.want {
+		keys, args := call(c.seq, c.base, c.mode, c.lease)
+		if got, err := flushScript.Run(ctx, rdb, keys, args...).Int64(); err != nil || got != c.want {
 			t.Fatalf("call %d (seq %d, %s): %v %v, want %d", i, c.seq, c.mode, got, err, c.want)
 		}
 	}
-	if got := rdb.HGetAll(ctx, h).Val(); got["seed_s"] != "15" || got["pts:global"] != "30" {
-		t.Fatalf("hash %v, want 3 applications", got)
+	// A token lost with Redis data does not stall the chain: the flush's
+	// first call (seq = base) applies after it, the next follows.
+	rdb.Del(ctx, tok)
+	for _, seq := range []int64{8, 9} {
+		keys, args := call(seq, 8, "chain", "me:1")
+		if got, err := flushScript.Run(ctx, rdb, keys, args...).Int64(); err != nil || got != 1 {
+			t.Fatalf("seq %d after the token was lost: %v %v, want 1", seq, got, err)
+		}
 	}
-	if got := rdb.HGet(ctx, "sp:{u:y}:e:1", "seed_s").Val(); got != "21" {
-		t.Fatalf("second user's seed_s %s, want 21", got)
+	if got := rdb.HGetAll(ctx, h).Val(); got["seed_s"] != "25" || got["pts:global"] != "50" {
+		t.Fatalf("hash %v, want 5 applications", got)
+	}
+	if got := rdb.HGet(ctx, "sp:{u:y}:e:1", "seed_s").Val(); got != "35" {
+		t.Fatalf("second user's seed_s %s, want 35", got)
 	}
 	if got := rdb.SCard(ctx, "sp:{u:x}:ip:a:1").Val(); got != 2 {
 		t.Fatalf("%d addresses, want 2", got)
@@ -584,5 +619,145 @@ func TestIPText(t *testing.T) {
 	copy(v4[:], net.ParseIP("10.1.2.3").To16())
 	if got := ipText(v4); got != "10.1.2.3" {
 		t.Fatalf("%q", got)
+	}
+}
+
+// TestLocalLeaseLapse: a holder whose lease lapsed takes it back only if
+// nobody acquired it since; after another instance held it, the old
+// holder's state is stale and it writes nothing (ErrLeaseLost).
+func TestLocalLeaseLapse(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newLocalEnv(t, srv.Client(t))
+	ctx := context.Background()
+
+	seedTwice(a.a, "u1", 1, acT0+100)
+	a.rdb.Del(ctx, KeyLocalLease) // lapsed (Redis unreachable past the TTL), nobody took it
+	a.flush()
+	if got := a.rdb.HGet(ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "600" {
+		t.Fatalf("seed_s %q after taking a lapsed lease back, want 600", got)
+	}
+
+	a.rdb.Del(ctx, KeyLocalLease) // lapsed again, and this time...
+	b := newLocalEnv(t, srv.Client(t))
+	if err := b.f.Stop(ctx); err != nil { // ...another instance held it and let go
+		t.Fatal(err)
+	}
+	seedTwice(a.a, "u1", 1, acT0+1000)
+	if err := a.f.Flush(ctx); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("Flush = %v, want ErrLeaseLost", err)
+	}
+	if got := a.rdb.HGet(ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "600" {
+		t.Fatalf("seed_s %q: the stale instance wrote", got)
+	}
+	if err := a.f.Snapshot(ctx); err == nil {
+		t.Fatal("the stale instance saved its sessions")
+	}
+}
+
+// TestLocalConcurrentApplyAndFlush: announces applied while the flusher
+// flushes and snapshots: the ledger holds exactly the seconds the outcomes
+// credited (nothing twice, nothing lost).
+func TestLocalConcurrentApplyAndFlush(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	e := newLocalEnv(t, rdb)
+	const users, rounds = 8, 200
+	var credited atomic.Int64
+	done := make(chan struct{})
+	for u := range users {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			user := "u" + strconv.Itoa(u)
+			for i := range rounds {
+				ev := acctEv(user, byte(i%4), 1, acT0+100+int64(i/4)*30, 0, 0, 0)
+				ev.IP = [16]byte{15: byte(u)}
+				credited.Add(e.a.Apply(&ev, acE, nil).Seconds)
+			}
+		}()
+	}
+	running := users
+	for running > 0 {
+		select {
+		case <-done:
+			running--
+		default:
+			e.flush()
+			if err := e.f.Snapshot(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e.flush()
+	var total int64
+	for u := range users {
+		v, _ := strconv.ParseInt(rdb.HGet(e.ctx, KeyUserEpoch("u"+strconv.Itoa(u), acE), "seed_s").Val(), 10, 64)
+		total += v
+	}
+	if total != credited.Load() || total == 0 {
+		t.Fatalf("ledger holds %d seed seconds, the outcomes credited %d", total, credited.Load())
+	}
+}
+
+// TestLocalAddressesBounded: a user announcing one torrent from many
+// addresses in one epoch gets at most maxRecordIPs recorded, and the other
+// users of the same flush call are written.
+func TestLocalAddressesBounded(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	e := newLocalEnv(t, rdb)
+	for i := range 5000 {
+		ev := acctEv("u1", 1, 1, acT0+100, 0, 0, 0)
+		ev.IP = [16]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, byte(i >> 8), byte(i)}
+		e.a.Apply(&ev, acE, nil)
+	}
+	seedTwice(e.a, "u2", 1, acT0+100)
+	e.flush()
+	if n := rdb.SCard(e.ctx, KeyTorrentIPs("u1", acctTorHex(1), acE)).Val(); n != maxRecordIPs {
+		t.Fatalf("%d addresses recorded, want %d", n, maxRecordIPs)
+	}
+	if got := rdb.HGet(e.ctx, KeyUserEpoch("u2", acE), "seed_s").Val(); got != "600" {
+		t.Fatalf("u2 seed_s %q, want 600", got)
+	}
+}
+
+// TestLocalRestartKeepsCap: the sessions holding the cap's places still
+// hold them after a restart (the snapshot keeps membership).
+func TestLocalRestartKeepsCap(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newLocalEnv(t, srv.Client(t))
+	for p := byte(1); p <= 3; p++ {
+		ev := acctEv("u1", 1, p, acT0+100, 0, 0, 0)
+		e.a.Apply(&ev, acE, nil)
+	}
+	if err := e.f.Stop(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newLocalEnv(t, srv.Client(t))
+	fourth := acctEv("u1", 1, 4, acT0+400, 0, 0, 0)
+	if out := e2.a.Apply(&fourth, acE, nil); out.Code != CodeCapped {
+		t.Fatalf("a fourth client after the restart: %v, want capped", out.Code)
+	}
+	third := acctEv("u1", 1, 3, acT0+400, 0, 0, 0)
+	if out := e2.a.Apply(&third, acE, nil); out.Code != CodeAccounted || out.Seconds != 300 {
+		t.Fatalf("a restored client: %+v, want accounted, 300 s", out)
+	}
+}
+
+// TestLocalUnusableSnapshotStartsEmpty: a snapshot whose part is gone (or
+// garbled) does not stop the tracker: it starts with no sessions.
+func TestLocalUnusableSnapshotStartsEmpty(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newLocalEnv(t, srv.Client(t))
+	seedRun(e.a, 0, 2)
+	if err := e.f.Stop(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	gen := e.rdb.HGet(e.ctx, KeyLocalSnapshot, "gen").Val()
+	e.rdb.Set(e.ctx, snapPartKey(gen, 0), "\x05\x00garbage", 0)
+	e2 := newLocalEnv(t, srv.Client(t))
+	if live := sweepAll(e2.a, acT0); live != 0 {
+		t.Fatalf("%d sessions restored from a garbled snapshot, want none", live)
+	}
+	ev := acctEv("u1", 1, 1, acT0+1000, 0, 0, 0)
+	if out := e2.a.Apply(&ev, acE, nil); out.Code != CodeNew {
+		t.Fatalf("%v, want new", out.Code)
 	}
 }

@@ -24,8 +24,12 @@ var flushScript = redis.NewScript(flushLua)
 
 // Keys of local session mode (not in a user's slot: one per deployment).
 const (
-	// KeyLocalLease names the tracker instance accounting in local mode.
-	KeyLocalLease = "sp:acct:local"
+	// KeyLocalLease names the tracker instance accounting in local mode:
+	// "<instance>:<generation>".
+	KeyLocalLease = "sp:{acct}:local"
+	// KeyLocalLeaseGen counts lease acquisitions: a holder whose lease
+	// lapsed takes it back only if the generation is still its own.
+	KeyLocalLeaseGen = "sp:{acct}:local:gen" // in the lease's slot
 	// KeyLocalFlushed is "<instance> <seq> <unix s>" of the last flush
 	// whose writes began: every second credited by that instance up to
 	// then may be in Redis.
@@ -39,6 +43,17 @@ const (
 // this Redis: two would each credit the same user's seeding.
 var ErrLeaseHeld = errors.New("rewards: another tracker instance accounts in local session mode on this Redis")
 
+// ErrLeaseLost means this instance's lease lapsed and another instance
+// took it since: this instance's sessions and unwritten credit are stale
+// (the other may have restored and credited them) and must not be written.
+// The flusher stops; restart the tracker.
+var ErrLeaseLost = errors.New("rewards: lost the local accounting lease to another instance; its sessions are stale and are not written")
+
+// tokenTTL is how long a flush token outlives its last call, and a pending
+// flush older than half of it is dropped (a retry after the token expired
+// could apply twice).
+const tokenTTL = 24 * time.Hour
+
 // LocalFlusher writes a LocalAccountant's aggregates to Redis every flush
 // (flush.lua, one call per user, applied at most once), holds the
 // single-instance lease, and saves the sessions to Redis on stop (and
@@ -50,6 +65,8 @@ type LocalFlusher struct {
 	log      *zap.Logger
 	now      func() time.Time
 	instance string
+	lease    string // "<instance>:<generation>" once Start took the lease
+	gen      string
 	ordered  bool
 	epochTTL int64
 	leaseTTL time.Duration
@@ -57,6 +74,7 @@ type LocalFlusher struct {
 	snapshot time.Duration
 
 	seq       int64               // the last sequence number given to a call
+	base      int64               // the first sequence number of calls
 	pending   map[string]*userAgg // taken, not yet applied
 	calls     []flushCall         // the calls that apply pending, in seq order
 	pendingAt int64               // when pending was taken
@@ -71,6 +89,7 @@ type LocalFlusher struct {
 	latency    prometheus.Histogram
 	snapTime   prometheus.Histogram
 	snapErrors prometheus.Counter
+	dropped    prometheus.Counter
 }
 
 // LocalFlusherConfig sets the cadences of a LocalFlusher.
@@ -114,6 +133,8 @@ func NewLocalFlusher(rdb redis.UniversalClient, acct *LocalAccountant, cfg Confi
 		snapTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_snapshot_duration_seconds", Help: "Time to save the sessions to Redis.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		snapErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_snapshot_failures_total", Help: "Session snapshots that failed."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "local_dropped_users_total",
+			Help: "Users whose pending credit was dropped after their flush failed for 12 h (a later retry could apply twice)."}),
 	}
 	_, f.ordered = rdb.(*redis.Client)
 	f.group = 1 // Cluster: one user (one slot) per call
@@ -123,7 +144,7 @@ func NewLocalFlusher(rdb redis.UniversalClient, acct *LocalAccountant, cfg Confi
 		f.group = 128
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{f.flushes, f.failures, f.users, f.carried, f.live, f.latency, f.snapTime, f.snapErrors} {
+		for _, c := range []prometheus.Collector{f.flushes, f.failures, f.users, f.carried, f.live, f.latency, f.snapTime, f.snapErrors, f.dropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -135,15 +156,30 @@ func NewLocalFlusher(rdb redis.UniversalClient, acct *LocalAccountant, cfg Confi
 // Instance is this process's random id (in the lease and flush tokens).
 func (f *LocalFlusher) Instance() string { return f.instance }
 
-// renewScript extends the lease if this instance holds it, takes it if
-// free, and returns the holder.
+// acquireScript takes a free lease under a new generation; it answers
+// {1, value} or {0, holder, remaining ms}.
+var acquireScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  local val = ARGV[1] .. ':' .. redis.call('INCR', KEYS[2])
+  redis.call('SET', KEYS[1], val, 'PX', ARGV[2])
+  return {1, val}
+end
+return {0, v, redis.call('PTTL', KEYS[1])}`)
+
+// renewScript extends this instance's lease; a lapsed one is taken back
+// only if nobody acquired it since (the generation is unchanged).
 var renewScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return ARGV[1]
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
 end
-return v`)
+if v == false and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
 
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -152,32 +188,51 @@ end
 return 0`)
 
 func (f *LocalFlusher) renew(ctx context.Context) error {
-	holder, err := renewScript.Run(ctx, f.rdb, []string{KeyLocalLease}, f.instance, f.leaseTTL.Milliseconds()).Text()
+	ok, err := renewScript.Run(ctx, f.rdb, []string{KeyLocalLease, KeyLocalLeaseGen}, f.lease, f.leaseTTL.Milliseconds(), f.gen).Int()
 	if err != nil {
 		return fmt.Errorf("rewards: local accounting lease: %w", err)
 	}
-	if holder != f.instance {
-		return fmt.Errorf("%w (instance %s holds %s; a stopped instance's lease expires within %s). Several tracker instances need rewards.sessions: redis", ErrLeaseHeld, holder, KeyLocalLease, f.leaseTTL)
+	if ok != 1 {
+		return ErrLeaseLost
 	}
 	return nil
 }
 
-// Start takes the lease (waiting up to its TTL for a crashed holder's to
-// expire) and restores the sessions saved by the previous instance.
+// Start takes the lease (waiting for a stopped or crashed holder's to
+// expire, up to 6 minutes) and restores the sessions saved by the previous
+// instance.
 func (f *LocalFlusher) Start(ctx context.Context) error {
 	deadline := f.now().Add(f.leaseTTL + time.Second)
-	for {
-		err := f.renew(ctx)
-		if err == nil {
+	for first := true; ; first = false {
+		r, err := acquireScript.Run(ctx, f.rdb, []string{KeyLocalLease, KeyLocalLeaseGen}, f.instance, f.leaseTTL.Milliseconds()).Slice()
+		if err != nil {
+			return fmt.Errorf("rewards: local accounting lease: %w", err)
+		}
+		if len(r) >= 2 && r[0] == int64(1) {
+			f.lease, _ = r[1].(string)
+			_, f.gen, _ = strings.Cut(f.lease, ":")
 			break
 		}
-		if !errors.Is(err, ErrLeaseHeld) || !f.now().Before(deadline) {
-			return err
+		holder, left := "", int64(0)
+		if len(r) == 3 {
+			holder, _ = r[1].(string)
+			left, _ = r[2].(int64)
+		}
+		// The holder's own TTL may be longer than ours (another
+		// flush_interval); a live holder renewing it is not waited for.
+		if wait := f.now().Add(time.Duration(left)*time.Millisecond + time.Second); first && wait.After(deadline) {
+			deadline = wait
+			if limit := f.now().Add(6 * time.Minute); deadline.After(limit) {
+				deadline = limit
+			}
+		}
+		if !f.now().Before(deadline) {
+			return fmt.Errorf("%w (lease %s held by %s). Several tracker instances need rewards.sessions: redis", ErrLeaseHeld, KeyLocalLease, holder)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	return f.restore(ctx)
@@ -199,7 +254,10 @@ func (f *LocalFlusher) Run(ctx context.Context) error {
 			defer cancel()
 			return f.Stop(sctx)
 		case <-t.C:
-			if err := f.Flush(ctx); err != nil && ctx.Err() == nil {
+			if err := f.Flush(ctx); errors.Is(err, ErrLeaseLost) {
+				f.log.Error("local accounting stopped: the tracker must restart", zap.Error(err))
+				return err
+			} else if err != nil && ctx.Err() == nil {
 				f.log.Warn("accounting flush failed; it is retried before newer credit is written", zap.Error(err))
 			}
 			f.sweep(perTick)
@@ -239,7 +297,7 @@ func (f *LocalFlusher) Stop(ctx context.Context) error {
 	if err := f.Snapshot(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := releaseScript.Run(ctx, f.rdb, []string{KeyLocalLease}, f.instance).Err(); err != nil {
+	if err := releaseScript.Run(ctx, f.rdb, []string{KeyLocalLease}, f.lease).Err(); err != nil {
 		errs = append(errs, fmt.Errorf("rewards: release the local accounting lease: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -261,6 +319,14 @@ type flushCall struct {
 // accounted since the last flush. Failed calls stay pending and are
 // retried, with the same sequence numbers, before anything newer.
 func (f *LocalFlusher) Flush(ctx context.Context) error {
+	if f.pending != nil && f.now().Unix()-f.pendingAt > int64(tokenTTL/time.Second)/2 {
+		// Its tokens may expire before a retry lands: never risk a second
+		// application; the credit is lost (and logged).
+		f.dropped.Add(float64(len(f.pending)))
+		f.log.Error("accounting flush dropped after failing for too long; its credit is lost",
+			zap.Int("users", len(f.pending)), zap.Int64("taken_at", f.pendingAt))
+		f.pending, f.calls = nil, nil
+	}
 	if f.pending == nil {
 		m := make(map[string]*userAgg)
 		f.acct.take(m)
@@ -289,6 +355,7 @@ func (f *LocalFlusher) freeze(m map[string]*userAgg) {
 	}
 	slices.Sort(users)
 	f.calls = f.calls[:0]
+	f.base = f.seq + 1
 	for from := 0; from < len(users); from += f.group {
 		f.seq++
 		f.calls = append(f.calls, flushCall{seq: f.seq, users: users[from:min(from+f.group, len(users))]})
@@ -357,8 +424,11 @@ func (f *LocalFlusher) write(ctx context.Context) error {
 	kept := f.calls[:0]
 	for i, c := range f.calls {
 		r, err := cmds[i].Int64()
-		if err == nil && r == -1 {
+		switch {
+		case err == nil && r == -1:
 			err = errors.New("a call before it did not land")
+		case err == nil && r == -2:
+			return ErrLeaseLost
 		}
 		if err != nil {
 			if firstErr == nil {
@@ -381,12 +451,15 @@ func (f *LocalFlusher) write(ctx context.Context) error {
 
 // callArgs builds flush.lua's keys and arguments for one call.
 func (f *LocalFlusher) callArgs(c flushCall) ([]string, []any) {
-	mode, token := "chain", "sp:acct:fl:"+f.instance
+	// One Redis: the chain token, and the lease checked in the same script
+	// as the writes. A Cluster: a token in the user's slot, the lease
+	// checked by renew just before.
+	keys := []string{"sp:acct:fl:" + f.instance, KeyLocalLease}
+	args := []any{c.seq, "chain", int64(tokenTTL / time.Second), f.epochTTL, f.base, f.lease, len(c.users)}
 	if !f.ordered {
-		mode, token = "max", "sp:{u:"+c.users[0]+"}:fl:"+f.instance
+		keys = []string{"sp:{u:" + c.users[0] + "}:fl:" + f.instance}
+		args[1], args[5] = "max", ""
 	}
-	keys := []string{token}
-	args := []any{c.seq, mode, int64(f.acct.SessionTTL() / time.Second), f.epochTTL, len(c.users)}
 	for _, u := range c.users {
 		keys, args = f.userArgs(keys, args, u, f.pending[u])
 	}

@@ -18,15 +18,15 @@ import (
 // packed little-endian in parts of about snapPartSize bytes:
 //
 //	per record: uint16 user length, user, info hash [20], int64 mark,
-//	uint8 sessions, then per session: peer id [20],
-//	int64 up, down, seen, touched, uint8 seeding.
+//	uint16 sessions, then per session: peer id [20],
+//	int64 up, down, seen, touched, uint8 flags (1 seeding, 2 member).
 //
 // It is taken together with a flush (the same shard locks swap the
 // aggregates out), so the marks it holds are those of the credit of that
 // flush and the ones before it.
 const (
 	snapPartSize = 1 << 20
-	snapVersion  = "1"
+	snapVersion  = "2"
 )
 
 // Snapshot saves the sessions to Redis (replacing the previous snapshot)
@@ -50,9 +50,11 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 		agg := sh.agg
 		if len(agg) > 0 {
 			sh.agg = make(map[string]*userAgg, len(agg))
+		} else {
+			agg = nil // still the shard's: Apply may write it once unlocked
 		}
 		for k, r := range sh.recs {
-			if len(k.user) > 0xffff || len(r.sessions) == 0 || len(r.sessions) > 0xff {
+			if len(k.user) > 0xffff || len(r.sessions) == 0 || len(r.sessions) > 0xffff {
 				continue
 			}
 			part = appendRecord(part, k, r)
@@ -127,17 +129,20 @@ func appendRecord(b []byte, k utKey, r *utRecord) []byte {
 	b = append(b, k.user...)
 	b = append(b, k.ih[:]...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(r.mark))
-	b = append(b, byte(len(r.sessions)))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(r.sessions)))
 	for _, s := range r.sessions {
 		b = append(b, s.pid[:]...)
 		for _, v := range [...]int64{s.up, s.down, s.seen, s.touched} {
 			b = binary.LittleEndian.AppendUint64(b, uint64(v))
 		}
+		var flags byte
 		if s.seeding {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
+			flags |= 1
 		}
+		if s.member {
+			flags |= 2
+		}
+		b = append(b, flags)
 	}
 	return b
 }
@@ -153,7 +158,7 @@ func decodeRecords(b []byte, fn func(k utKey, r *utRecord)) error {
 		}
 		ul := int(binary.LittleEndian.Uint16(b))
 		b = b[2:]
-		if ul == 0 || len(b) < ul+20+8+1 {
+		if ul == 0 || len(b) < ul+20+8+2 {
 			return errors.New("truncated record")
 		}
 		var k utKey
@@ -161,8 +166,8 @@ func decodeRecords(b []byte, fn func(k utKey, r *utRecord)) error {
 		copy(k.ih[:], b[ul:ul+20])
 		b = b[ul+20:]
 		r := &utRecord{mark: int64(binary.LittleEndian.Uint64(b))}
-		n := int(b[8])
-		b = b[9:]
+		n := int(binary.LittleEndian.Uint16(b[8:]))
+		b = b[10:]
 		if len(b) < n*snapSessionLen {
 			return errors.New("truncated sessions")
 		}
@@ -174,7 +179,7 @@ func decodeRecords(b []byte, fn func(k utKey, r *utRecord)) error {
 			s.down = int64(binary.LittleEndian.Uint64(b[28:]))
 			s.seen = int64(binary.LittleEndian.Uint64(b[36:]))
 			s.touched = int64(binary.LittleEndian.Uint64(b[44:]))
-			s.seeding = b[52] == 1
+			s.seeding, s.member = b[52]&1 != 0, b[52]&2 != 0
 			b = b[snapSessionLen:]
 		}
 		fn(k, r)
@@ -205,6 +210,22 @@ func (f *LocalFlusher) restore(ctx context.Context) error {
 		f.log.Warn("saved sessions have an unknown version: accounting starts empty", zap.String("version", meta["version"]))
 		return nil
 	}
+	if err := f.load(ctx, meta, marker); err != nil {
+		// Starting empty is always safe: every session starts afresh.
+		for i := range f.acct.shards {
+			sh := &f.acct.shards[i]
+			sh.mu.Lock()
+			clear(sh.recs)
+			sh.live = 0
+			sh.mu.Unlock()
+		}
+		f.log.Error("saved sessions unusable: accounting starts empty (each session's first announce starts it afresh)", zap.Error(err))
+	}
+	return nil
+}
+
+// load restores the snapshot meta describes (see restore).
+func (f *LocalFlusher) load(ctx context.Context, meta map[string]string, marker string) error {
 	parts, err := strconv.Atoi(meta["parts"])
 	if err != nil || parts < 0 || parts > 1<<16 {
 		return fmt.Errorf("rewards: restore sessions: bad part count %q", meta["parts"])
@@ -236,7 +257,7 @@ func (f *LocalFlusher) restore(ctx context.Context) error {
 		err = decodeRecords(b, func(k utKey, r *utRecord) {
 			kept := r.sessions[:0]
 			for _, s := range r.sessions {
-				if now-s.touched < a.sessionTTL && len(kept) < a.maxSessions {
+				if now-s.touched < a.sessionTTL {
 					kept = append(kept, s)
 				}
 			}

@@ -11,21 +11,36 @@
 --   Cluster): apply when seq > the token's last applied seq. One call per
 --   user per flush, and a flush is retried until it lands before the next.
 --   mode "chain" (several users per call, one token per tracker instance,
---   single Redis): apply only when seq = last + 1; a seq at or below last
---   was applied (0); a later one waits for the calls before it (-1), so a
---   call that failed in the middle of a pipeline is never skipped.
+--   single Redis): apply only when seq is the next after max(last, base-1),
+--   base being the first seq of the flush (every seq below it is settled,
+--   so a token lost with Redis data does not stall the chain); a seq at or
+--   below last was applied (0); a later one waits for the calls before it
+--   (-1), so a call that failed in the middle of a pipeline is never
+--   skipped. The lease is checked here, with the writes (-2: not ours).
+-- The token is written first: a call can only fail after it on a Redis
+-- error the tracker rules out (bounded argument counts, increments below
+-- 2^53), and then it under-credits rather than applying twice.
 --
 -- KEYS[1]  the token: the last applied seq
--- KEYS[2..] every user's epoch hashes, then address sets, user after user,
+-- KEYS[2]  chain mode: the lease (sp:acct:local)
+-- then     every user's epoch hashes, then address sets, user after user,
 --          in the order of ARGV
--- ARGV: seq, mode, token_ttl_s, epoch_ttl_s, nusers, then per user: nh,
--- then nh times (nf, then nf field/increment pairs), then ni, then ni times
--- (n, then n addresses).
--- Returns 1 applied, 0 already applied, -1 out of order (nothing written).
+-- ARGV: seq, mode, token_ttl_s, epoch_ttl_s, base, lease value, nusers,
+-- then per user: nh, then nh times (nf, then nf field/increment pairs),
+-- then ni, then ni times (n, then n addresses).
+-- Returns 1 applied, 0 already applied, -1 out of order, -2 lease not held
+-- (nothing written for -1 and -2).
 
-local seq, mode, nusers = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[5])
-if seq == nil or nusers == nil or nusers < 0 or (mode ~= 'max' and mode ~= 'chain') then
+local seq, mode, base, nusers = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[5]), tonumber(ARGV[7])
+if seq == nil or base == nil or nusers == nil or nusers < 0 or (mode ~= 'max' and mode ~= 'chain') then
   error('flush.lua: bad header')
+end
+local k0 = 1 -- the last key before the users'
+if mode == 'chain' then
+  k0 = 2
+  if redis.call('GET', KEYS[2]) ~= ARGV[6] then
+    return -2
+  end
 end
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 if last == nil then
@@ -34,12 +49,12 @@ end
 if seq <= last then
   return 0
 end
-if mode == 'chain' and seq ~= last + 1 then
+if mode == 'chain' and seq ~= math.max(last, base - 1) + 1 then
   return -1
 end
 
 -- Check the whole layout before writing anything.
-local a, k = 6, 1
+local a, k = 8, k0
 for _ = 1, nusers do
   local nh = tonumber(ARGV[a])
   if nh == nil or nh < 0 then
@@ -62,7 +77,7 @@ for _ = 1, nusers do
   for _ = 1, ni do
     local n = tonumber(ARGV[a])
     k = k + 1
-    if n == nil or n < 1 or KEYS[k] == nil then
+    if n == nil or n < 1 or n > 256 or KEYS[k] == nil then
       error('flush.lua: bad address set')
     end
     a = a + 1 + n
@@ -74,7 +89,7 @@ end
 
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 local ttl = ARGV[4]
-a, k = 6, 1
+a, k = 8, k0
 for _ = 1, nusers do
   local nh = tonumber(ARGV[a])
   a = a + 1
