@@ -198,9 +198,11 @@ ELAPSED=$(( $(date +%s) - START_TIME ))
   echo "fill: $(kv "$WORK/fill" announces) announces, RSS $RSS_EMPTY -> $RSS_FULL KiB, seedpay_peers $PEERS_FULL: $(awk -v a="$RSS_EMPTY" -v b="$RSS_FULL" -v n="$PEERS_FULL" 'BEGIN {if (n > 0) printf "%.0f", (b - a) * 1024 / n; else print "?"}') bytes of RSS per peer"
   echo "load: $(grep -E '^  (announces|latency|open loop|errors)' "$WORK/load" | sed 's/^ *//' | tr '\n' ';')"
   curl -sf -m 5 "$API/metrics" >"$WORK/metrics.end" 2>/dev/null || : >"$WORK/metrics.end"
-  for k in buffered dropped flushed; do
-    a=$(metric "$WORK/metrics.fill" "seedpay_accounting_events_${k}_total"); b=$(metric "$WORK/metrics.end" "seedpay_accounting_events_${k}_total")
-    printf '%s %s\n' "$k" $(( ${b:-0} - ${a:-0} ))
+  # Local sessions (the default): announces accounted in memory and the
+  # flushes; Redis sessions: events buffered, dropped and flushed.
+  for k in events local_flushes local_flush_failures events_buffered events_dropped events_flushed; do
+    a=$(metric "$WORK/metrics.fill" "seedpay_accounting_${k}_total"); b=$(metric "$WORK/metrics.end" "seedpay_accounting_${k}_total")
+    if [ -n "$b" ]; then printf '%s %s\n' "$([ "$k" = events ] && echo accounted || echo "$k")" $(( ${b:-0} - ${a:-0} )); fi
   done | awk '{printf "%s%s %s", (NR > 1 ? ", " : "accounting events during the soak: "), $1, $2} END {print ""}'
   echo
   echo "| t s | RSS MiB | Go heap in use MiB | seedpay_peers | Redis RSS MiB | load average (1 min) |"
