@@ -409,19 +409,30 @@ func (a *LocalAccountant) take(into map[string]*userAgg) {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		m := sh.agg
-		if len(m) > 0 {
-			sh.agg = make(map[string]*userAgg, len(m))
-		} else {
-			m = nil // still the shard's: Apply may write it once unlocked
-		}
+		m := sh.swapAgg()
 		sh.mu.Unlock()
-		for u, ua := range m {
-			if have := into[u]; have != nil {
-				have.merge(ua)
-			} else {
-				into[u] = ua
-			}
+		mergeAggs(into, m)
+	}
+}
+
+// swapAgg takes the shard's aggregates, leaving an empty map; sh.mu held.
+// An empty map stays the shard's (Apply may write it once unlocked): nil.
+func (sh *localShard) swapAgg() map[string]*userAgg {
+	m := sh.agg
+	if len(m) == 0 {
+		return nil
+	}
+	sh.agg = make(map[string]*userAgg, len(m))
+	return m
+}
+
+// mergeAggs adds every user's aggregate of from into into.
+func mergeAggs(into, from map[string]*userAgg) {
+	for u, ua := range from {
+		if have := into[u]; have != nil {
+			have.merge(ua)
+		} else {
+			into[u] = ua
 		}
 	}
 }

@@ -47,12 +47,7 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 	for i := range f.acct.shards {
 		sh := &f.acct.shards[i]
 		sh.mu.Lock()
-		agg := sh.agg
-		if len(agg) > 0 {
-			sh.agg = make(map[string]*userAgg, len(agg))
-		} else {
-			agg = nil // still the shard's: Apply may write it once unlocked
-		}
+		agg := sh.swapAgg()
 		for k, r := range sh.recs {
 			if len(k.user) > 0xffff || len(r.sessions) == 0 || len(r.sessions) > 0xffff {
 				continue
@@ -65,13 +60,7 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 			}
 		}
 		sh.mu.Unlock()
-		for u, ua := range agg {
-			if have := m[u]; have != nil {
-				have.merge(ua)
-			} else {
-				m[u] = ua
-			}
-		}
+		mergeAggs(m, agg)
 	}
 	if len(part) > 0 {
 		parts = append(parts, part)

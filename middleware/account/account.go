@@ -146,21 +146,21 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 	if !ok {
 		return ctx, nil // unregistered torrents earn nothing
 	}
+	now := h.now()
+	ev := rewards.Event{
+		User:       u.ID,
+		InfoHash:   req.InfoHash,
+		PeerID:     req.Peer.ID,
+		Size:       t.Size,
+		Seeders:    resp.Complete,
+		Uploaded:   req.Uploaded,
+		Downloaded: req.Downloaded,
+		Left:       req.Left,
+		Stopped:    req.Event == bittorrent.Stopped,
+		IP:         ip16(req.IP.IP),
+		Time:       now.Unix(),
+	}
 	if h.local != nil {
-		now := h.now()
-		ev := rewards.Event{
-			User:       u.ID,
-			InfoHash:   req.InfoHash,
-			PeerID:     req.Peer.ID,
-			Size:       t.Size,
-			Seeders:    resp.Complete,
-			Uploaded:   req.Uploaded,
-			Downloaded: req.Downloaded,
-			Left:       req.Left,
-			Stopped:    req.Event == bittorrent.Stopped,
-			IP:         ip16(req.IP.IP),
-			Time:       now.Unix(),
-		}
 		var pools []string
 		if h.pools != nil {
 			pools = h.pools(req.InfoHash)
@@ -176,19 +176,7 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 		h.dropped.Inc()
 		return ctx, nil
 	}
-	s.events = append(s.events, rewards.Event{
-		User:       u.ID,
-		InfoHash:   req.InfoHash,
-		PeerID:     req.Peer.ID,
-		Size:       t.Size,
-		Seeders:    resp.Complete,
-		Uploaded:   req.Uploaded,
-		Downloaded: req.Downloaded,
-		Left:       req.Left,
-		Stopped:    req.Event == bittorrent.Stopped,
-		IP:         ip16(req.IP.IP),
-		Time:       h.now().Unix(),
-	})
+	s.events = append(s.events, ev)
 	s.mu.Unlock()
 	h.buffered.Inc()
 	return ctx, nil
