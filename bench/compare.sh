@@ -244,23 +244,7 @@ start_seedpay() { # on|off (rewards accounting) [name] [local|redis (sessions)]
   start_bg "redis-$acct_name-$RUN" "${PIN_T[@]}" redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no
   XPID=$LAST_PID
   wait_tcp "$rport" || die "redis-server did not start"
-  cat >"$cfg" <<EOF
-log: {level: info, format: json}
-redis: {embedded: false, addr: "127.0.0.1:$rport"}
-tracker:
-  announce_interval: 30m
-  min_announce_interval: 15m
-  default_numwant: 50
-  max_numwant: 100
-  max_scrape_infohashes: 50
-  udp_max_clock_skew: 2m
-  http_idle_timeout: 60s
-access: {private: true}
-peer_store: {peer_lifetime: 31m, gc_interval: 3m, shard_count: 1024}
-api: {admin_token: "$token"}
-rewards: {enabled: $([ "$acct" = on ] && echo true || echo false), sessions: $sessions}
-payouts: {enabled: false}
-EOF
+  seedpay_config "$cfg" "$rport" "$token" "$([ "$acct" = on ] && echo true || echo false)" "$sessions"
   start_bg "seedpay-$acct_name-$RUN" "${PIN_T[@]}" "$WORK/seedpay" serve --config "$cfg" \
     --http "127.0.0.1:$port" --udp "127.0.0.1:$port" --api "127.0.0.1:$aport"
   TPID=$LAST_PID UDP_ADDR=127.0.0.1:$port HTTP_URL=http://127.0.0.1:$port API=http://127.0.0.1:$aport

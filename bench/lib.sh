@@ -59,3 +59,25 @@ kv() { # FILE KEY: the value of KEY on the last RESULT line
   [ -f "$1" ] || return 0 # a step not run (--no-http, --no-latency)
   awk -v k="$2" '/^RESULT /{for (i = 2; i <= NF; i++) {split($i, a, "="); if (a[1] == k) v = a[2]}} END {print (v == "" ? "" : v)}' "$1" 2>/dev/null
 }
+
+# seedpay_config FILE REDIS_PORT ADMIN_TOKEN ACCOUNTING(true|false) SESSIONS(local|redis):
+# the benchmarks' seedpay configuration (the same for compare.sh and soak.sh).
+seedpay_config() {
+  cat >"$1" <<EOF
+log: {level: info, format: json}
+redis: {embedded: false, addr: "127.0.0.1:$2"}
+tracker:
+  announce_interval: 30m
+  min_announce_interval: 15m
+  default_numwant: 50
+  max_numwant: 100
+  max_scrape_infohashes: 50
+  udp_max_clock_skew: 2m
+  http_idle_timeout: 60s
+access: {private: true}
+peer_store: {peer_lifetime: 31m, gc_interval: 3m, shard_count: 1024}
+api: {admin_token: "$3"}
+rewards: {enabled: $4, sessions: $5}
+payouts: {enabled: false}
+EOF
+}

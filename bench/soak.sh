@@ -110,23 +110,7 @@ TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 start_bg redis "${PIN_T[@]}" redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no
 XPID=$LAST_PID
 wait_tcp "$RPORT" || die "redis-server did not start"
-cat >"$WORK/seedpay.yaml" <<EOF
-log: {level: info, format: json}
-redis: {embedded: false, addr: "127.0.0.1:$RPORT"}
-tracker:
-  announce_interval: 30m
-  min_announce_interval: 15m
-  default_numwant: 50
-  max_numwant: 100
-  max_scrape_infohashes: 50
-  udp_max_clock_skew: 2m
-  http_idle_timeout: 60s
-access: {private: true}
-peer_store: {peer_lifetime: 31m, gc_interval: 3m, shard_count: 1024}
-api: {admin_token: "$TOKEN"}
-rewards: {enabled: true}
-payouts: {enabled: false}
-EOF
+seedpay_config "$WORK/seedpay.yaml" "$RPORT" "$TOKEN" true local
 start_bg seedpay "${PIN_T[@]}" "$WORK/seedpay" serve --config "$WORK/seedpay.yaml" \
   --http "127.0.0.1:$PORT" --udp "127.0.0.1:$PORT" --api "127.0.0.1:$APORT"
 TPID=$LAST_PID
