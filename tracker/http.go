@@ -73,7 +73,8 @@ func (st *httpState) begin(parent context.Context, passkey string) context.Conte
 func (f *httpFrontend) end(st *httpState) {
 	st.ctx.Reset(context.Background())
 	st.rp[0].Value = ""
-	clear(st.peers[:cap(st.peers)])
+	// Only what this request used (the responses' peers share st.peers).
+	clear(st.peers[:min(max(len(st.resp.IPv4Peers), len(st.resp.IPv6Peers)), cap(st.peers))])
 	st.resp, st.sresp = bittorrent.AnnounceResponse{}, bittorrent.ScrapeResponse{}
 	f.states.Put(st)
 }

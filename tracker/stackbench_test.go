@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -128,16 +127,6 @@ func benchStack(b *testing.B, accounting string, mutate func(*Config, *auth.Conf
 			b.Fatalf("%v announces accounted, want at least %d", n, b.N)
 		}
 	}
-}
-
-// processCPU is this process's CPU time (tracker and load clients, not
-// redis-server) in nanoseconds.
-func processCPU(t testing.TB) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // flushOnce waits for one accounting flush (a no-op without accounting).

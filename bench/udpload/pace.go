@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -61,22 +60,6 @@ type pacerStats struct {
 	lag       histogram // actual send - scheduled
 }
 
-// preciseSleep sleeps d on this thread: nanosleep for the last 2 ms.
-func preciseSleep(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	if d > 2*time.Millisecond {
-		time.Sleep(d - time.Millisecond)
-		return // the caller looks at the clock again
-	}
-	ts := syscall.NsecToTimespec(int64(d))
-	_ = syscall.Nanosleep(&ts, nil)
-}
-
-// prSetTimerslack is PR_SET_TIMERSLACK of prctl(2).
-const prSetTimerslack = 29
-
 func paced(sh *shared, ws []*worker, res *result) *result {
 	o := &sh.o
 	// The pacer sits in nanosleep most of the time; with one P (taskset to
@@ -103,7 +86,7 @@ func paced(sh *shared, ws []*worker, res *result) *result {
 		defer wg.Done()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerslack, 1000, 0)
+		setTimerSlack()
 		stopped = sh.pace(ws, &ps)
 		pacerDone.Store(true)
 	}()
