@@ -541,21 +541,22 @@ func (p *Pools) get(ctx context.Context, id string, refunds bool) (PoolView, err
 	if len(m) == 0 || m["state"] == "" {
 		return PoolView{}, fmt.Errorf("pool %s: %w", id, ErrPoolNotFound)
 	}
-	v := PoolView{ID: id, Name: m["name"], Owner: m["owner"], State: m["state"], Bounty: m["bounty"],
-		DepositAddress: m["deposit"], RefundAddress: m["refund"], BudgetPerEpoch: m["budget"],
-		Torrents: ts.Val(), Funded: orZero(m["funded"]), Spent: orZero(m["spent"]), Refunded: orZero(m["refunded"])}
-	v.Created, _ = strconv.ParseInt(m["created"], 10, 64)
-	v.Closed, _ = strconv.ParseInt(m["closed"], 10, 64)
+	v, err := viewOf(id, m)
+	if err != nil {
+		return PoolView{}, err
+	}
+	v.Torrents = ts.Val()
 	slices.Sort(v.Torrents)
 	v.TorrentCount = len(v.Torrents)
-	rem, err := remainingOf(m)
-	if err != nil {
-		return PoolView{}, fmt.Errorf("pool %s: %w", id, err)
-	}
-	v.Remaining = rem.String()
 	v.EpochSpend, v.TorrentSpend = epochSpend(ep.Val()), torrentSpend(tsp.Val())
-	if u := m["unattributed"]; u != "" && u != "0" {
-		v.Unattributed = u
+	// Pools settled before "unattributed" was a pool field kept that
+	// spending as a torrent-spend field named "other".
+	un, _ := new(big.Int).SetString(orZero(m["unattributed"]), 10)
+	if old, ok := new(big.Int).SetString(tsp.Val()[legacyUnattributed], 10); ok && un != nil {
+		un.Add(un, old)
+	}
+	if un != nil && un.Sign() > 0 {
+		v.Unattributed = un.String()
 	}
 	if refunds && v.State != PoolOpen {
 		pos, err := Payouts(ctx, p.rdb, "", PoolAccount(id), 10)
@@ -659,16 +660,11 @@ func (p *Pools) Summaries(ctx context.Context, epochs, deposits int) ([]PoolView
 			if len(m) == 0 || m["state"] == "" || !ValidPoolID(id) || id == GlobalPool {
 				continue
 			}
-			v := PoolView{ID: id, Name: m["name"], Owner: m["owner"], State: m["state"], Bounty: m["bounty"],
-				DepositAddress: m["deposit"], RefundAddress: m["refund"], BudgetPerEpoch: m["budget"], TorrentCount: int(counts[i].Val()),
-				Funded: orZero(m["funded"]), Spent: orZero(m["spent"]), Refunded: orZero(m["refunded"])}
-			v.Created, _ = strconv.ParseInt(m["created"], 10, 64)
-			v.Closed, _ = strconv.ParseInt(m["closed"], 10, 64)
-			rem, err := remainingOf(m)
+			v, err := viewOf(id, m)
 			if err != nil {
-				return nil, nil, fmt.Errorf("pool %s: %w", id, err)
+				return nil, nil, err
 			}
-			v.Remaining = rem.String()
+			v.TorrentCount = int(counts[i].Val())
 			es := epochSpend(eps[i].Val())
 			v.EpochSpend = es[:min(len(es), epochs)]
 			var ds []Deposit
@@ -768,6 +764,21 @@ func epochSpend(m map[string]string) []EpochSpend {
 		out = out[:maxListedEpochs]
 	}
 	return out
+}
+
+// viewOf is the view of a pool's meta hash m: everything but its lists.
+func viewOf(id string, m map[string]string) (PoolView, error) {
+	v := PoolView{ID: id, Name: m["name"], Owner: m["owner"], State: m["state"], Bounty: m["bounty"],
+		DepositAddress: m["deposit"], RefundAddress: m["refund"], BudgetPerEpoch: m["budget"],
+		Funded: orZero(m["funded"]), Spent: orZero(m["spent"]), Refunded: orZero(m["refunded"])}
+	v.Created, _ = strconv.ParseInt(m["created"], 10, 64)
+	v.Closed, _ = strconv.ParseInt(m["closed"], 10, 64)
+	rem, err := remainingOf(m)
+	if err != nil {
+		return PoolView{}, fmt.Errorf("pool %s: %w", id, err)
+	}
+	v.Remaining = rem.String()
+	return v, nil
 }
 
 func torrentSpend(m map[string]string) []TorrentSpend {

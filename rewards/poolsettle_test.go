@@ -43,10 +43,11 @@ func TestUnattributedApart(t *testing.T) {
 	if n, _ := rdb.HExists(ctx, keyPoolTorrentSpend(a.ID), "other").Result(); n {
 		t.Fatal(`"other" stored as an info hash`)
 	}
-	// An old "other" field already stored is not shown as a torrent.
+	// An old "other" field already stored (pools settled before the
+	// unattributed field) is not shown as a torrent: it is unattributed.
 	rdb.HSet(ctx, keyPoolTorrentSpend(a.ID), "other", "1")
-	if v, _ := pools.Get(ctx, a.ID); len(v.TorrentSpend) != 1 {
-		t.Fatalf("torrent spend %+v", v.TorrentSpend)
+	if v, _ := pools.Get(ctx, a.ID); len(v.TorrentSpend) != 1 || v.Unattributed != "14" {
+		t.Fatalf("torrent spend %+v, unattributed %q (want 14)", v.TorrentSpend, v.Unattributed)
 	}
 }
 
