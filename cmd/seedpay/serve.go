@@ -242,6 +242,10 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 	if err != nil {
 		return err
 	}
+	if public == nil && cfg.Public.Enabled {
+		log.Warn("the transparency page and public API are off: they show the reward ledger and rewards are disabled",
+			zap.String("public.addr", cfg.Public.Addr))
+	}
 	deps := api.Deps{
 		Store:       store,
 		Cache:       cache,
