@@ -26,6 +26,16 @@ func KeyCredited(user, infoHashHex string) string {
 	return "sp:{u:" + user + "}:c:" + infoHashHex
 }
 
+// KeyFlushToken is the last flush.lua call applied from a tracker instance
+// in local session mode: per user (Redis Cluster, in the user's slot) or,
+// with user "", per instance (one Redis).
+func KeyFlushToken(user, instance string) string {
+	if user == "" {
+		return "sp:acct:fl:" + instance
+	}
+	return "sp:{u:" + user + "}:fl:" + instance
+}
+
 // KeyUserEpoch is a user's epoch hash: "pts:<pool>" micro-points,
 // "seed_s" seed seconds, "up"/"down" self-reported bytes (statistics only).
 func KeyUserEpoch(user string, epoch int64) string {

@@ -255,8 +255,8 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 			weight := min(max(a.scoring.Weight(ev.Size, ev.Seeders), 0), a.maxWeight)
 			ua := userAggOf(sh, ev.User)
 			for e := first; e <= nowEpoch; e++ {
-				lo := max(from, e*a.epochLen)
-				hi := min(now, (e+1)*a.epochLen)
+				lo := max(from, a.epoch.Start(e))
+				hi := min(now, a.epoch.Start(e+1))
 				if hi > lo {
 					if e >= minOpen {
 						ua.credit(e, hi-lo, weight, pools)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seedpay/seedpay/internal/redistest"
@@ -283,7 +284,7 @@ func TestLocalClusterClient(t *testing.T) {
 		if got := cc.HGet(e.ctx, KeyUserEpoch(u, acE), "seed_s").Val(); got != "600" {
 			t.Fatalf("%s seed_s %q, want 600", u, got)
 		}
-		if n := cc.Exists(e.ctx, "sp:{u:"+u+"}:fl:"+e.f.Instance()).Val(); n != 1 {
+		if n := cc.Exists(e.ctx, KeyFlushToken(u, e.f.Instance())).Val(); n != 1 {
 			t.Fatalf("%s: no token in its slot", u)
 		}
 	}
@@ -333,10 +334,18 @@ func TestLocalFlushCarriesSealedEpochs(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
 	e := newLocalEnv(t, rdb)
 	for _, ev := range []Event{acctEv("u1", 1, 1, acT0+100, 0, 0, 0), acctEv("u1", 1, 1, acT0+700, 5000, 0, 0)} {
+		ev.IP = [16]byte{10: 0xff, 11: 0xff, 12: 10, 15: 1}
 		e.a.Apply(&ev, acE, nil)
 	}
 	e.now = time.Unix(acT0+acL, 0).Add(acctConfig().Epoch.Grace) // acE is sealed now
 	e.flush()
+	w := acctConfig().Scoring.Weight(acSize, acSeeders)
+	if got := rdb.HGet(e.ctx, KeyUserEpoch("u1", acE+1), "pts:global").Val(); got != strconv.FormatInt(600*w, 10) {
+		t.Fatalf("pts:global in acE+1 = %q, want %d carried", got, 600*w)
+	}
+	if n := rdb.Exists(e.ctx, KeyTorrentIPs("u1", acctTorHex(1), acE)).Val(); n != 0 {
+		t.Fatal("the address set of a sealed epoch was written")
+	}
 	if n := rdb.Exists(e.ctx, KeyUserEpoch("u1", acE)).Val(); n != 0 {
 		t.Fatal("a sealed epoch was written")
 	}
@@ -452,6 +461,84 @@ func TestLocalCrashBeforeAnySnapshot(t *testing.T) {
 	e2 := newLocalEnv(t, srv.Client(t))
 	if out := e2.a.Apply(&Event{User: "u1", Size: acSize, Seeders: acSeeders, Time: acT0 + 960, InfoHash: [20]byte{1}, PeerID: [20]byte{1}}, acE, nil); out.Code != CodeNew {
 		t.Fatalf("first announce after a crash with no snapshot: %v, want new", out.Code)
+	}
+	seedRun(e2.a, 4, 1) // acT0+1260: 300 s from the fresh start, nothing before it again
+	e2.flush()
+	if got := e2.rdb.HGet(e2.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "900" {
+		t.Fatalf("seed_s = %s, want 900 (600 before the crash, 300 after)", got)
+	}
+}
+
+// TestLocalCrashOfARestorer: A stops (snapshot), B restores it, credits,
+// flushes and crashes; C restores A's snapshot again: the marks rise to B's
+// last flush, so B's seconds are not credited twice.
+func TestLocalCrashOfARestorer(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newLocalEnv(t, srv.Client(t))
+	seedRun(a.a, 0, 3) // 600 s, up to +660
+	if err := a.f.Stop(a.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newLocalEnv(t, srv.Client(t))
+	seedRun(b.a, 3, 3) // 900 s, up to +1560
+	b.now = time.Unix(acT0+1560, 0)
+	b.flush()
+	time.Sleep(b.f.leaseTTL + 100*time.Millisecond) // crash
+	c := newLocalEnv(t, srv.Client(t))
+	seedRun(c.a, 6, 2)
+	c.flush()
+	if got := c.rdb.HGet(c.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "2100" {
+		t.Fatalf("seed_s = %s, want 2100", got)
+	}
+}
+
+// TestLocalFlushDroppedAfter12Hours: a flush failing for longer than half
+// the token TTL is dropped (a retry could meet an expired token), counted,
+// and never written.
+func TestLocalFlushDroppedAfter12Hours(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	h := &failingHook{}
+	rdb.AddHook(h)
+	e := newLocalEnv(t, rdb)
+	seedTwice(e.a, "u1", 1, acT0+100)
+	h.before.Store(true)
+	if err := e.f.Flush(e.ctx); err == nil {
+		t.Fatal("Flush succeeded with Redis unreachable")
+	}
+	h.before.Store(false)
+	e.now = e.now.Add(13 * time.Hour)
+	e.flush()
+	if n := rdb.Exists(e.ctx, KeyUserEpoch("u1", acE)).Val(); n != 0 {
+		t.Fatal("a flush older than 12 h was written")
+	}
+	if got := testutil.ToFloat64(e.f.dropped); got != 1 {
+		t.Fatalf("dropped users %v, want 1", got)
+	}
+}
+
+// TestLocalRetryAfterLostTokenRecovers: a flush whose first call landed and
+// whose second failed, then the chain token lost (eviction, failover):
+// the retry restarts the chain from the kept call instead of stalling.
+func TestLocalRetryAfterLostTokenRecovers(t *testing.T) {
+	rdb := redistest.Start(t).Client(t)
+	h := &breakCall{}
+	rdb.AddHook(h)
+	e := newLocalEnv(t, rdb)
+	e.f.group = 1
+	for u := range 3 {
+		seedTwice(e.a, "u"+strconv.Itoa(u), 1, acT0+100)
+	}
+	h.seq.Store(e.f.seq + 2)
+	if err := e.f.Flush(e.ctx); err == nil {
+		t.Fatal("Flush with a broken call succeeded")
+	}
+	h.seq.Store(0)
+	rdb.Del(e.ctx, KeyFlushToken("", e.f.Instance()))
+	e.flush()
+	for u := range 3 {
+		if got := rdb.HGet(e.ctx, KeyUserEpoch("u"+strconv.Itoa(u), acE), "seed_s").Val(); got != "600" {
+			t.Fatalf("u%d seed_s %q, want 600 once", u, got)
+		}
 	}
 }
 
@@ -575,7 +662,7 @@ func TestFlushScriptRefusesBadLayout(t *testing.T) {
 
 func TestSnapshotRecordsRoundTrip(t *testing.T) {
 	r := &utRecord{mark: acT0 + 5, sessions: []localSession{
-		{pid: [20]byte{1}, up: 1, down: 2, seen: acT0, touched: acT0 + 1, seeding: true},
+		{pid: [20]byte{1}, up: 1, down: 2, seen: acT0, touched: acT0 + 1, seeding: true, member: true},
 		{pid: [20]byte{2}, up: maxExact, seen: acT0 - 5, touched: acT0 - 5},
 	}}
 	k := utKey{user: "user-7", ih: [20]byte{9}}
@@ -751,7 +838,9 @@ func TestLocalUnusableSnapshotStartsEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	gen := e.rdb.HGet(e.ctx, KeyLocalSnapshot, "gen").Val()
-	e.rdb.Set(e.ctx, snapPartKey(gen, 0), "\x05\x00garbage", 0)
+	// A valid record first, so one is restored before the garbage is met.
+	good := appendRecord(nil, utKey{user: "u2", ih: [20]byte{2}}, &utRecord{sessions: []localSession{{seen: acT0, touched: acT0, member: true}}})
+	e.rdb.Set(e.ctx, snapPartKey(gen, 0), append(good, "\x05\x00garbage"...), 0)
 	e2 := newLocalEnv(t, srv.Client(t))
 	if live := sweepAll(e2.a, acT0); live != 0 {
 		t.Fatalf("%d sessions restored from a garbled snapshot, want none", live)

@@ -1,6 +1,7 @@
 package rewards
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -291,10 +292,7 @@ func (f *LocalFlusher) sweep(n int) {
 // releases the lease. Announces applied after Stop began are not saved.
 func (f *LocalFlusher) Stop(ctx context.Context) error {
 	var errs []error
-	if err := f.Flush(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := f.Snapshot(ctx); err != nil {
+	if err := f.Snapshot(ctx); err != nil { // flushes first, then saves and flushes the rest
 		errs = append(errs, err)
 	}
 	if err := releaseScript.Run(ctx, f.rdb, []string{KeyLocalLease}, f.lease).Err(); err != nil {
@@ -443,6 +441,11 @@ func (f *LocalFlusher) write(ctx context.Context) error {
 		}
 	}
 	f.calls = kept
+	if len(kept) > 0 {
+		// Every call below the first kept one landed: a chain token lost
+		// meanwhile restarts from it, not from the flush's first call.
+		f.base = kept[0].seq
+	}
 	if firstErr != nil {
 		return fmt.Errorf("rewards: local flush up to %d: %d of %d calls not applied (retried before anything newer): %w", last, len(kept), len(cmds), firstErr)
 	}
@@ -454,10 +457,10 @@ func (f *LocalFlusher) callArgs(c flushCall) ([]string, []any) {
 	// One Redis: the chain token, and the lease checked in the same script
 	// as the writes. A Cluster: a token in the user's slot, the lease
 	// checked by renew just before.
-	keys := []string{"sp:acct:fl:" + f.instance, KeyLocalLease}
+	keys := []string{KeyFlushToken("", f.instance), KeyLocalLease}
 	args := []any{c.seq, "chain", int64(tokenTTL / time.Second), f.epochTTL, f.base, f.lease, len(c.users)}
 	if !f.ordered {
-		keys = []string{"sp:{u:" + c.users[0] + "}:fl:" + f.instance}
+		keys = []string{KeyFlushToken(c.users[0], f.instance)}
 		args[1], args[5] = "max", ""
 	}
 	for _, u := range c.users {
@@ -469,7 +472,7 @@ func (f *LocalFlusher) callArgs(c flushCall) ([]string, []any) {
 // userArgs appends one user's segment of a flush.lua call.
 func (f *LocalFlusher) userArgs(keys []string, args []any, user string, ua *userAgg) ([]string, []any) {
 	args = append(args, len(ua.epochs))
-	slices.SortFunc(ua.epochs, func(x, y epochAgg) int { return int(min(max(x.e-y.e, -1), 1)) })
+	slices.SortFunc(ua.epochs, func(x, y epochAgg) int { return cmp.Compare(x.e, y.e) })
 	for _, ea := range ua.epochs {
 		keys = append(keys, KeyUserEpoch(user, ea.e))
 		fields := map[string]int64{}

@@ -43,13 +43,17 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 	m := make(map[string]*userAgg)
 	var parts [][]byte
 	part := make([]byte, 0, snapPartSize+4096)
-	records := 0
+	records, skipped := 0, 0
 	for i := range f.acct.shards {
 		sh := &f.acct.shards[i]
 		sh.mu.Lock()
 		agg := sh.swapAgg()
 		for k, r := range sh.recs {
-			if len(k.user) > 0xffff || len(r.sessions) == 0 || len(r.sessions) > 0xffff {
+			if len(r.sessions) == 0 {
+				continue
+			}
+			if len(k.user) > 0xffff || len(r.sessions) > 0xffff {
+				skipped++
 				continue
 			}
 			part = appendRecord(part, k, r)
@@ -68,7 +72,9 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 	f.freeze(m) // may be empty: then no call
 	snapSeq := f.seq
 
-	gen := f.instance + ":" + strconv.FormatInt(snapSeq, 10)
+	// A new name every time (seq may not have moved since the last one):
+	// the parts of the previous snapshot are never overwritten in place.
+	gen := f.instance + ":" + strconv.FormatInt(snapSeq, 10) + ":" + strconv.FormatInt(f.now().UnixNano(), 36)
 	old, err := f.rdb.HGet(ctx, KeyLocalSnapshot, "gen").Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		f.snapErrors.Inc()
@@ -105,6 +111,9 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 		return fmt.Errorf("rewards: snapshot saved, its flush failed (retried next tick): %w", err)
 	}
 	f.snapTime.Observe(time.Since(start).Seconds())
+	if skipped > 0 {
+		f.log.Warn("sessions not saved: user id over 65535 bytes or over 65535 sessions on one torrent", zap.Int("records", skipped))
+	}
 	f.log.Info("sessions saved", zap.Int("records", records), zap.Int("parts", len(parts)), zap.Duration("took", time.Since(start)))
 	return nil
 }
@@ -246,6 +255,7 @@ func (f *LocalFlusher) load(ctx context.Context, meta map[string]string, marker 
 		err = decodeRecords(b, func(k utKey, r *utRecord) {
 			kept := r.sessions[:0]
 			for _, s := range r.sessions {
+				s.touched = min(s.touched, now) // a clock that ran ahead must not keep it forever
 				if now-s.touched < a.sessionTTL {
 					kept = append(kept, s)
 				}
