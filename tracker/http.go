@@ -3,15 +3,14 @@ package tracker
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/chihaya/chihaya/bittorrent"
 	"github.com/chihaya/chihaya/frontend"
-	httpfront "github.com/chihaya/chihaya/frontend/http"
 	"go.uber.org/zap"
 
 	"github.com/seedpay/seedpay/internal/reqctx"
@@ -20,27 +19,39 @@ import (
 // errMissingPasskey answers an announce to a URL without a passkey.
 var errMissingPasskey = bittorrent.ClientError("missing passkey: use your personal announce URL, /announce/<passkey>")
 
-// httpFrontend serves BEP 3 announces and BEP 48 scrapes. It reuses chihaya's
-// request parsing and writes its own responses (sorted keys, no os.Exit on
-// failure, post hooks run after the response is flushed, no goroutine per
-// request).
+// httpFrontend serves BEP 3 announces and BEP 48 scrapes: plain GETs on
+// its own connection loop (httpserver.go), the rest through net/http with
+// the same parser and hooks. Replies have sorted keys; post hooks run after
+// the reply is written; no goroutine per request.
 type httpFrontend struct {
 	mux     *http.ServeMux
 	logic   frontend.TrackerLogic
 	into    intoLogic // logic's allocation-free form, nil for other logics
-	opts    httpfront.ParseOptions
+	opts    httpParseOptions
 	metrics *Metrics
 	log     *zap.Logger
 	bufs    sync.Pool
 	states  sync.Pool // *httpState
 	srv     *http.Server
 	fails   failLog
+
+	realIPHeader                           string
+	readTimeout, writeTimeout, idleTimeout time.Duration
+	conns                                  conns
+	slow                                   *connQueue // net/http's listener
+	// forceHandoff sends every connection to net/http (to compare the
+	// two paths in one benchmark run).
+	forceHandoff bool
 }
 
-// httpState is what one request reuses: its context, response and peer
-// buffer, and the passkey route parameter boxed once.
+// httpState is what one request reuses: its parse, context, response and
+// peer buffer, and the passkey route parameter boxed once.
 type httpState struct {
 	ctx   reqctx.Ctx
+	q     httpQuery
+	ip    [16]byte
+	req   bittorrent.AnnounceRequest
+	sreq  bittorrent.ScrapeRequest
 	resp  bittorrent.AnnounceResponse
 	sresp bittorrent.ScrapeResponse
 	peers []bittorrent.Peer
@@ -57,6 +68,7 @@ func (f *httpFrontend) state() *httpState {
 		peers: make([]bittorrent.Peer, 0, f.opts.MaxNumWant+1),
 		files: make([]bittorrent.Scrape, 0, f.opts.MaxScrapeInfoHashes),
 	}
+	st.q.hashes = make([]bittorrent.InfoHash, 0, max(f.opts.MaxScrapeInfoHashes, 2))
 	st.rp[0].Key = "passkey"
 	st.rpAny = bittorrent.RouteParams(st.rp[:])
 	return st
@@ -76,21 +88,30 @@ func (f *httpFrontend) end(st *httpState) {
 	// Only what this request used (the responses' peers share st.peers).
 	clear(st.peers[:min(max(len(st.resp.IPv4Peers), len(st.resp.IPv6Peers)), cap(st.peers))])
 	st.resp, st.sresp = bittorrent.AnnounceResponse{}, bittorrent.ScrapeResponse{}
+	st.req, st.sreq = bittorrent.AnnounceRequest{}, bittorrent.ScrapeRequest{}
+	st.q.path, st.q.query = "", ""
 	f.states.Put(st)
 }
 
 func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) *httpFrontend {
 	f := &httpFrontend{
 		logic: logic,
-		opts: httpfront.ParseOptions{
-			RealIPHeader:        cfg.RealIPHeader,
+		opts: httpParseOptions{
 			MaxNumWant:          cfg.MaxNumWant,
 			DefaultNumWant:      cfg.DefaultNumWant,
 			MaxScrapeInfoHashes: cfg.MaxScrapeInfoHashes,
 		},
-		metrics: m,
-		log:     log,
-		bufs:    sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+		metrics:      m,
+		log:          log,
+		bufs:         sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+		realIPHeader: cfg.RealIPHeader,
+		readTimeout:  cfg.HTTPReadTimeout,
+		writeTimeout: cfg.HTTPWriteTimeout,
+		idleTimeout:  cfg.HTTPIdleTimeout,
+		conns:        conns{set: make(map[*httpConn]struct{})},
+	}
+	if f.idleTimeout <= 0 {
+		f.idleTimeout = f.readTimeout // as net/http
 	}
 	f.into, _ = logic.(intoLogic)
 	mux := http.NewServeMux()
@@ -105,7 +126,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		ReadHeaderTimeout: cfg.HTTPReadTimeout,
 		WriteTimeout:      cfg.HTTPWriteTimeout,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    httpMaxHead,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
 	return f
@@ -119,93 +140,141 @@ func withPasskey(ctx context.Context, passkey string) context.Context {
 	return context.WithValue(ctx, bittorrent.RouteParamsKey, bittorrent.RouteParams{{Key: "passkey", Value: passkey}})
 }
 
-func (f *httpFrontend) announce(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	var err error
-	defer func() { f.metrics.observe(protoHTTP, actionAnnounce, err, start) }()
+// postAnnounce is an answered announce whose post hooks are still to run
+// (after its reply is written); the zero value runs nothing.
+type postAnnounce struct {
+	ctx  context.Context
+	req  *bittorrent.AnnounceRequest
+	resp *bittorrent.AnnounceResponse
+}
 
-	passkey := r.PathValue("passkey")
+func (p postAnnounce) run(f *httpFrontend) {
+	switch {
+	case p.ctx == nil:
+	case f.into == nil:
+		f.logic.AfterAnnounce(p.ctx, p.req, p.resp)
+	default:
+		if err := f.into.afterAnnounce(p.ctx, p.req, p.resp); err != nil {
+			f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionAnnounce, err)
+		}
+	}
+}
+
+type postScrape struct {
+	ctx  context.Context
+	req  *bittorrent.ScrapeRequest
+	resp *bittorrent.ScrapeResponse
+}
+
+func (p postScrape) run(f *httpFrontend) {
+	switch {
+	case p.ctx == nil:
+	case f.into == nil:
+		f.logic.AfterScrape(p.ctx, p.req, p.resp)
+	default:
+		if err := f.into.afterScrape(p.ctx, p.req, p.resp); err != nil {
+			f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionScrape, err)
+		}
+	}
+}
+
+// doAnnounce answers an announce (request target, the path's passkey, the
+// peer's addresses) in st: it appends the bencoded reply, a failure reason
+// on error, to b.
+func (f *httpFrontend) doAnnounce(b []byte, st *httpState, parent context.Context, target, passkey string, remote netip.Addr, realIP string) ([]byte, postAnnounce, error) {
 	if passkey == "" {
-		err = errMissingPasskey
-		f.writeError(w, actionAnnounce, err)
-		return
+		return f.appendError(b, actionAnnounce, errMissingPasskey), postAnnounce{}, errMissingPasskey
 	}
-	req, err := httpfront.ParseAnnounce(r, f.opts)
-	if err != nil {
-		f.writeError(w, actionAnnounce, err)
-		return
+	req := &st.req
+	if err := parseHTTPAnnounce(target, remote, realIP, &f.opts, req, &st.q, &st.ip); err != nil {
+		return f.appendError(b, actionAnnounce, err), postAnnounce{}, err
 	}
-	st := f.state()
-	defer f.end(st)
 	var ctx context.Context
 	var resp *bittorrent.AnnounceResponse
+	var err error
 	if f.into != nil {
 		resp = &st.resp
 		*resp = bittorrent.AnnounceResponse{IPv4Peers: st.peers[:0], IPv6Peers: st.peers[:0]}
-		ctx, err = f.into.announceInto(st.begin(r.Context(), passkey), req, resp)
+		ctx, err = f.into.announceInto(st.begin(parent, passkey), req, resp)
 	} else {
-		ctx, resp, err = f.logic.HandleAnnounce(withPasskey(r.Context(), passkey), req)
+		ctx, resp, err = f.logic.HandleAnnounce(withPasskey(parent, passkey), req)
 	}
 	if err != nil {
-		f.writeError(w, actionAnnounce, err)
-		return
+		return f.appendError(b, actionAnnounce, err), postAnnounce{}, err
 	}
-	f.writeAnnounce(w, resp)
-	if f.into == nil {
-		f.logic.AfterAnnounce(ctx, req, resp)
-	} else if err := f.into.afterAnnounce(ctx, req, resp); err != nil {
-		f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionAnnounce, err)
+	return appendAnnounce(b, resp), postAnnounce{ctx, req, resp}, nil
+}
+
+// doScrape is doAnnounce for a scrape; the address family of the reply is
+// the remote address's.
+func (f *httpFrontend) doScrape(b []byte, st *httpState, parent context.Context, target, passkey string, remote netip.Addr) ([]byte, postScrape, error) {
+	if passkey == "" {
+		return f.appendError(b, actionScrape, errMissingPasskey), postScrape{}, errMissingPasskey
 	}
+	req := &st.sreq
+	if err := parseHTTPScrape(target, int(f.opts.MaxScrapeInfoHashes), req, &st.q); err != nil {
+		return f.appendError(b, actionScrape, err), postScrape{}, err
+	}
+	req.AddressFamily = bittorrent.IPv4
+	if remote.Is6() && !remote.Is4In6() {
+		req.AddressFamily = bittorrent.IPv6
+	}
+	var ctx context.Context
+	var resp *bittorrent.ScrapeResponse
+	var err error
+	if f.into != nil {
+		resp = &st.sresp
+		resp.Files = st.files[:0]
+		ctx, err = f.into.scrapeInto(st.begin(parent, passkey), req, resp)
+	} else {
+		ctx, resp, err = f.logic.HandleScrape(withPasskey(parent, passkey), req)
+	}
+	if err != nil {
+		return f.appendError(b, actionScrape, err), postScrape{}, err
+	}
+	return appendScrape(b, resp), postScrape{ctx, req, resp}, nil
+}
+
+// remoteAddr is net/http's RemoteAddr ("host:port") as an address.
+func remoteAddr(s string) netip.Addr {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().WithZone("")
+}
+
+func (f *httpFrontend) announce(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	realIP := ""
+	if f.realIPHeader != "" {
+		realIP = r.Header.Get(f.realIPHeader)
+	}
+	st := f.state()
+	bp := f.bufs.Get().(*[]byte)
+	b, post, err := f.doAnnounce((*bp)[:0], st, r.Context(), r.RequestURI, r.PathValue("passkey"), remoteAddr(r.RemoteAddr), realIP)
+	f.send(w, b)
+	post.run(f)
+	f.metrics.observe(protoHTTP, actionAnnounce, err, start)
+	f.end(st)
+	f.putBuf(bp, b)
 }
 
 func (f *httpFrontend) scrape(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	var err error
-	defer func() { f.metrics.observe(protoHTTP, actionScrape, err, start) }()
-
-	passkey := r.PathValue("passkey")
-	if passkey == "" {
-		err = errMissingPasskey
-		f.writeError(w, actionScrape, err)
-		return
-	}
-	req, err := httpfront.ParseScrape(r, f.opts)
-	if err != nil {
-		f.writeError(w, actionScrape, err)
-		return
-	}
-	req.AddressFamily = bittorrent.IPv4
-	if host, _, splitErr := net.SplitHostPort(r.RemoteAddr); splitErr == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-			req.AddressFamily = bittorrent.IPv6
-		}
-	}
 	st := f.state()
-	defer f.end(st)
-	var ctx context.Context
-	var resp *bittorrent.ScrapeResponse
-	if f.into != nil {
-		resp = &st.sresp
-		resp.Files = st.files[:0]
-		ctx, err = f.into.scrapeInto(st.begin(r.Context(), passkey), req, resp)
-	} else {
-		ctx, resp, err = f.logic.HandleScrape(withPasskey(r.Context(), passkey), req)
-	}
-	if err != nil {
-		f.writeError(w, actionScrape, err)
-		return
-	}
-	f.write(w, func(b []byte) []byte { return appendScrape(b, resp) })
-	if f.into == nil {
-		f.logic.AfterScrape(ctx, req, resp)
-	} else if err := f.into.afterScrape(ctx, req, resp); err != nil {
-		f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionScrape, err)
-	}
+	bp := f.bufs.Get().(*[]byte)
+	b, post, err := f.doScrape((*bp)[:0], st, r.Context(), r.RequestURI, r.PathValue("passkey"), remoteAddr(r.RemoteAddr))
+	f.send(w, b)
+	post.run(f)
+	f.metrics.observe(protoHTTP, actionScrape, err, start)
+	f.end(st)
+	f.putBuf(bp, b)
 }
 
-// writeError answers a request of action a with a bencoded failure reason.
+// appendError appends the failure reply to a request of action a.
 // Internal errors are logged (throttled) and hidden from the client.
-func (f *httpFrontend) writeError(w http.ResponseWriter, a action, err error) {
+func (f *httpFrontend) appendError(b []byte, a action, err error) []byte {
 	msg := "internal server error"
 	var ce bittorrent.ClientError
 	if errors.As(err, &ce) {
@@ -213,50 +282,28 @@ func (f *httpFrontend) writeError(w http.ResponseWriter, a action, err error) {
 	} else {
 		f.fails.requestFailed(f.log, a, err)
 	}
-	f.write(w, func(b []byte) []byte { return appendFailure(b, msg) })
+	return appendFailure(b, msg)
 }
 
 // contentType is every reply's Content-Type header value (never modified).
 var contentType = []string{"text/plain; charset=utf-8"}
 
-// writeAnnounce writes an announce reply without a closure.
-func (f *httpFrontend) writeAnnounce(w http.ResponseWriter, resp *bittorrent.AnnounceResponse) {
-	bp := f.bufs.Get().(*[]byte)
-	b := appendAnnounce((*bp)[:0], resp)
+// send writes the reply b through net/http and flushes it, so the client
+// has its answer before the post hooks run.
+func (f *httpFrontend) send(w http.ResponseWriter, b []byte) {
 	h := w.Header()
 	h["Content-Type"] = contentType
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	f.send(w, bp, b)
-}
-
-func (f *httpFrontend) write(w http.ResponseWriter, encode func([]byte) []byte) {
-	bp := f.bufs.Get().(*[]byte)
-	b := encode((*bp)[:0])
-	h := w.Header()
-	h["Content-Type"] = contentType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	f.send(w, bp, b)
-}
-
-// send writes b (from the buffer pool's bp) and flushes it to the client.
-func (f *httpFrontend) send(w http.ResponseWriter, bp *[]byte, b []byte) {
 	_, _ = w.Write(b)
 	if fl, ok := w.(http.Flusher); ok {
-		fl.Flush() // the client has its answer before the post hooks run
+		fl.Flush()
 	}
+}
+
+// putBuf returns a reply buffer (grown to b) to the pool.
+func (f *httpFrontend) putBuf(bp *[]byte, b []byte) {
 	if cap(b) <= 64<<10 {
-		*bp = b
+		*bp = b[:0]
 		f.bufs.Put(bp)
 	}
-}
-
-func (f *httpFrontend) serve(l net.Listener) error {
-	if err := f.srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-func (f *httpFrontend) shutdown(ctx context.Context) error {
-	return f.srv.Shutdown(ctx)
 }

@@ -63,6 +63,10 @@ type Metrics struct {
 	// postHookErrors counts requests whose PostHooks failed (after the
 	// client had its answer).
 	postHookErrors [numProtocols][numActions]prometheus.Counter
+	// httpConns counts the HTTP connections on our own loop;
+	// httpHandoffs those it handed to net/http.
+	httpConns    prometheus.Gauge
+	httpHandoffs prometheus.Counter
 }
 
 // NewMetrics registers the tracker's metrics with reg.
@@ -88,12 +92,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "seedpay", Subsystem: "tracker", Name: "post_hook_errors_total",
 		Help: "Requests whose PostHooks (completion counter, accounting) failed after the reply, by protocol and action.",
 	}, []string{"protocol", "action"})
-	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped, postHookErrors} {
+	httpConns := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "http_connections",
+		Help: "Open HTTP connections served by the tracker's own announce loop (not counting those handed to net/http).",
+	})
+	httpHandoffs := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "http_handoffs_total",
+		Help: "HTTP connections handed from the announce loop to net/http (other routes, HEAD, request bodies, unusual requests).",
+	})
+	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped, postHookErrors, httpConns, httpHandoffs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	m := &Metrics{}
+	m := &Metrics{httpConns: httpConns, httpHandoffs: httpHandoffs}
 	for r := range numUDPDrops {
 		m.udpDropped[r] = udpDropped.WithLabelValues(udpDropNames[r])
 	}

@@ -1,0 +1,516 @@
+package tracker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"go.uber.org/zap"
+)
+
+// The HTTP tracker's own connection loop answers what nearly every client
+// sends, a plain GET of an announce or scrape on a keep-alive connection,
+// without net/http: no Request, header map or ResponseWriter per request,
+// one read and one write each. Anything else on the connection (other
+// routes such as receipt intake, HEAD, a body, Expect, an unusual header
+// or request line) hands the connection, with the bytes already read, to
+// the net/http server, which keeps it from then on. Both run the same
+// parser and hooks, so a request gets the same answer either way.
+
+const (
+	httpReadBuf = 4 << 10  // a connection's first read buffer
+	httpMaxHead = 16 << 10 // request line and headers, as the net/http server's MaxHeaderBytes
+	// httpHdrRoom is reserved before a reply's body for its status line
+	// and headers, written right-aligned once the length is known.
+	httpHdrRoom = 128
+)
+
+var errHeadTooLarge = errors.New("request head too large")
+
+// Connection states, for shutdown: an idle connection waits for a request
+// and may be closed; an active one finishes its request first.
+const (
+	connActive int32 = iota
+	connIdle
+	connClosed
+)
+
+type httpConn struct {
+	f      *httpFrontend
+	nc     net.Conn
+	remote netip.Addr
+	buf    []byte // bytes read; the unanswered ones are buf[r:]
+	r      int
+	state  atomic.Int32
+	// The deadlines last set: they are renewed only when less than half of
+	// their timeout is left, so a keep-alive request usually sets none.
+	rdl, wdl time.Time
+}
+
+// connQueue is the net/http server's listener: it accepts the connections
+// the fast path hands over.
+type connQueue struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newConnQueue(addr net.Addr) *connQueue {
+	return &connQueue{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.ch:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error { q.once.Do(func() { close(q.done) }); return nil }
+
+func (q *connQueue) Addr() net.Addr { return q.addr }
+
+// push hands c to the net/http server; false once it is shut down.
+func (q *connQueue) push(c net.Conn) bool {
+	select {
+	case q.ch <- c:
+		return true
+	case <-q.done:
+		return false
+	}
+}
+
+// prefixConn replays the bytes the fast path read before handing over.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// conns tracks the fast path's connections for shutdown.
+type conns struct {
+	mu      sync.Mutex
+	set     map[*httpConn]struct{}
+	closing bool
+	ln      net.Listener
+}
+
+func (cs *conns) add(c *httpConn) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closing {
+		return false
+	}
+	cs.set[c] = struct{}{}
+	return true
+}
+
+func (cs *conns) remove(c *httpConn) {
+	cs.mu.Lock()
+	delete(cs.set, c)
+	cs.mu.Unlock()
+}
+
+// closeIdle closes the idle connections and reports how many are left.
+func (cs *conns) closeIdle(all bool) int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for c := range cs.set {
+		if all || c.state.CompareAndSwap(connIdle, connClosed) {
+			c.state.Store(connClosed)
+			_ = c.nc.Close()
+		}
+	}
+	return len(cs.set)
+}
+
+// serve accepts on l until shutdown.
+func (f *httpFrontend) serve(l net.Listener) error {
+	f.conns.mu.Lock()
+	if f.conns.closing {
+		f.conns.mu.Unlock()
+		return nil
+	}
+	f.conns.ln = l
+	f.slow = newConnQueue(l.Addr())
+	f.conns.mu.Unlock()
+	slowErr := make(chan error, 1)
+	go func() { slowErr <- f.srv.Serve(f.slow) }()
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			f.conns.mu.Lock()
+			closing := f.conns.closing
+			f.conns.mu.Unlock()
+			if closing {
+				<-slowErr
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				_ = f.srv.Close()
+				<-slowErr
+				return err
+			}
+			// Out of descriptors or another transient failure: wait as
+			// net/http does, up to a second.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			f.log.Warn("accept failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := &httpConn{f: f, nc: nc, buf: make([]byte, 0, httpReadBuf)}
+		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+			c.remote, _ = netip.AddrFromSlice(ta.IP)
+		}
+		if !f.conns.add(c) {
+			_ = nc.Close()
+			continue
+		}
+		f.metrics.httpConns.Inc()
+		go c.serve()
+	}
+}
+
+// shutdown stops accepting, closes idle connections, lets active requests
+// finish until ctx ends (then closes them too), and shuts the net/http
+// server down.
+func (f *httpFrontend) shutdown(ctx context.Context) error {
+	f.conns.mu.Lock()
+	f.conns.closing = true
+	ln, slow := f.conns.ln, f.slow
+	f.conns.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+	var err error
+	if slow != nil {
+		err = f.srv.Shutdown(ctx)
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for f.conns.closeIdle(false) > 0 {
+		select {
+		case <-ctx.Done():
+			f.conns.closeIdle(true)
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return err
+}
+
+func (c *httpConn) serve() {
+	f := c.f
+	handedOff := false
+	defer func() {
+		f.conns.remove(c)
+		f.metrics.httpConns.Dec()
+		if !handedOff {
+			_ = c.nc.Close()
+		}
+	}()
+	for {
+		head, err := c.readHead()
+		if err != nil {
+			if errors.Is(err, errHeadTooLarge) {
+				f.metrics.dropped[protoHTTP].Inc()
+				c.writeRaw("HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			}
+			return
+		}
+		h, ok := parseFastHead(head, f.realIPHeader)
+		if !ok || f.forceHandoff {
+			handedOff = c.handoff()
+			return
+		}
+		c.r += len(head)
+		if c.r == len(c.buf) {
+			c.buf, c.r = c.buf[:0], 0
+		}
+		c.answer(&h)
+		if h.close || c.state.Load() == connClosed {
+			return
+		}
+		f.conns.mu.Lock()
+		closing := f.conns.closing
+		f.conns.mu.Unlock()
+		if closing {
+			return
+		}
+	}
+}
+
+// answer runs one request of the fast path and writes its reply.
+func (c *httpConn) answer(h *fastHead) {
+	f := c.f
+	start := time.Now()
+	st := f.state()
+	bp := f.bufs.Get().(*[]byte)
+	b := append((*bp)[:0], make([]byte, httpHdrRoom)...)
+	var err error
+	if h.act == actionAnnounce {
+		var post postAnnounce
+		b, post, err = f.doAnnounce(b, st, context.Background(), h.target, h.passkey, c.remote, h.realIP)
+		c.writeReply(b, h, start)
+		post.run(f)
+	} else {
+		var post postScrape
+		b, post, err = f.doScrape(b, st, context.Background(), h.target, h.passkey, c.remote)
+		c.writeReply(b, h, start)
+		post.run(f)
+	}
+	f.metrics.observe(protoHTTP, h.act, err, start)
+	f.end(st)
+	f.putBuf(bp, b)
+}
+
+// writeReply writes a 200 reply whose body is b[httpHdrRoom:].
+func (c *httpConn) writeReply(b []byte, h *fastHead, now time.Time) {
+	var hdr [httpHdrRoom]byte
+	x := append(hdr[:0], "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	x = strconv.AppendInt(x, int64(len(b)-httpHdrRoom), 10)
+	switch {
+	case h.close:
+		x = append(x, "\r\nConnection: close\r\n\r\n"...)
+	case h.keepAlive:
+		x = append(x, "\r\nConnection: keep-alive\r\n\r\n"...)
+	default:
+		x = append(x, "\r\n\r\n"...)
+	}
+	out := b[httpHdrRoom-len(x):]
+	copy(out, x)
+	c.renewDeadline(&c.wdl, now, c.f.writeTimeout, c.nc.SetWriteDeadline)
+	_, _ = c.nc.Write(out)
+}
+
+func (c *httpConn) writeRaw(s string) {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.nc.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+// handoff gives the connection and its unanswered bytes to net/http.
+func (c *httpConn) handoff() bool {
+	c.f.metrics.httpHandoffs.Inc()
+	_ = c.nc.SetDeadline(time.Time{})
+	pc := &prefixConn{Conn: c.nc, pre: bytes.Clone(c.buf[c.r:])}
+	return c.f.slow.push(pc)
+}
+
+// renewDeadline sets *dl to now+d through set when less than half of d is
+// left on it (or it is further out than now+d).
+func (c *httpConn) renewDeadline(dl *time.Time, now time.Time, d time.Duration, set func(time.Time) error) {
+	if d <= 0 {
+		return
+	}
+	want := now.Add(d)
+	if !dl.Before(now.Add(d/2)) && !dl.After(want) {
+		return
+	}
+	*dl = want
+	_ = set(want)
+}
+
+// readHead reads until buf[r:] holds a whole request head and returns it
+// (with its blank line).
+func (c *httpConn) readHead() ([]byte, error) {
+	scan := 0
+	var started time.Time
+	for {
+		data := c.buf[c.r:]
+		if n := headEnd(data, scan); n > 0 {
+			return data[:n], nil
+		}
+		if len(data) >= httpMaxHead {
+			return nil, errHeadTooLarge
+		}
+		scan = max(0, len(data)-3)
+		if len(c.buf) == cap(c.buf) {
+			if c.r > 0 {
+				n := copy(c.buf, data)
+				c.buf, c.r = c.buf[:n], 0
+			} else {
+				nb := make([]byte, len(c.buf), min(2*cap(c.buf), httpMaxHead+httpReadBuf))
+				copy(nb, c.buf)
+				c.buf = nb
+			}
+		}
+		now := time.Now()
+		idle := len(data) == 0
+		if idle {
+			c.renewDeadline(&c.rdl, now, c.f.idleTimeout, c.nc.SetReadDeadline)
+			if !c.state.CompareAndSwap(connActive, connIdle) {
+				return nil, net.ErrClosed
+			}
+		} else {
+			if started.IsZero() {
+				started = now
+			}
+			if d := c.f.readTimeout; d > 0 && !c.rdl.Equal(started.Add(d)) {
+				c.rdl = started.Add(d)
+				_ = c.nc.SetReadDeadline(c.rdl)
+			}
+		}
+		n, err := c.nc.Read(c.buf[len(c.buf):cap(c.buf)])
+		if idle && !c.state.CompareAndSwap(connIdle, connActive) {
+			return nil, net.ErrClosed // shutdown closed it
+		}
+		if n > 0 && started.IsZero() {
+			started = now
+		}
+		c.buf = c.buf[:len(c.buf)+n]
+		if err != nil && n == 0 {
+			return nil, err
+		}
+	}
+}
+
+// headEnd is the length of the request head at the start of b (through
+// its blank line, "\r\n\r\n" or bare "\n\n"), 0 when incomplete; the
+// search starts at from.
+func headEnd(b []byte, from int) int {
+	for i := from; i < len(b); {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+	return 0
+}
+
+// fastHead is a request the fast path answers.
+type fastHead struct {
+	act       action
+	target    string // path and query, as sent
+	passkey   string
+	realIP    string
+	close     bool // close after the reply
+	keepAlive bool // an HTTP/1.0 client asked to keep the connection
+}
+
+// parseFastHead reads head if it is a request the fast path answers: a GET
+// of /announce[/<passkey>] or /scrape[/<passkey>] over HTTP/1.0 or 1.1
+// with no body and nothing else needing net/http. The strings point into
+// head.
+func parseFastHead(head []byte, realIPHeader string) (h fastHead, ok bool) {
+	s := unsafe.String(unsafe.SliceData(head), len(head))
+	nl := strings.IndexByte(s, '\n')
+	line, rest := strings.TrimSuffix(s[:nl], "\r"), s[nl+1:]
+	const get = "GET "
+	if !strings.HasPrefix(line, get) {
+		return h, false
+	}
+	line = line[len(get):]
+	sp := strings.IndexByte(line, ' ')
+	if sp < 0 {
+		return h, false
+	}
+	h.target = line[:sp]
+	v10 := false
+	switch line[sp+1:] {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		v10 = true
+	default:
+		return h, false
+	}
+	path := h.target
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	var seg string
+	switch {
+	case path == "/announce":
+		h.act = actionAnnounce
+	case path == "/scrape":
+		h.act = actionScrape
+	case strings.HasPrefix(path, "/announce/"):
+		h.act, seg = actionAnnounce, path[len("/announce/"):]
+	case strings.HasPrefix(path, "/scrape/"):
+		h.act, seg = actionScrape, path[len("/scrape/"):]
+	default:
+		return h, false
+	}
+	if path != "/announce" && path != "/scrape" {
+		// One plain segment: escapes, dot segments and the rest are
+		// net/http's ServeMux's to judge.
+		if seg == "" || seg == "." || seg == ".." || strings.ContainsAny(seg, "/%#") {
+			return h, false
+		}
+		h.passkey = seg
+	}
+	if strings.ContainsAny(h.target, " \t#") {
+		return h, false
+	}
+	sawClose, sawKeepAlive, sawRealIP := false, false, false
+	for rest != "" {
+		nl := strings.IndexByte(rest, '\n')
+		if nl < 0 {
+			return h, false
+		}
+		line, rest = strings.TrimSuffix(rest[:nl], "\r"), rest[nl+1:]
+		if line == "" {
+			break
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || strings.ContainsAny(line[:colon], " \t") {
+			return h, false // also obsolete line folding
+		}
+		name, value := line[:colon], strings.Trim(line[colon+1:], " \t")
+		switch {
+		case strings.EqualFold(name, "Connection"):
+			for tok := range strings.SplitSeq(value, ",") {
+				tok = strings.TrimSpace(tok)
+				sawClose = sawClose || strings.EqualFold(tok, "close")
+				sawKeepAlive = sawKeepAlive || strings.EqualFold(tok, "keep-alive")
+			}
+		case strings.EqualFold(name, "Content-Length"):
+			if value != "0" {
+				return h, false
+			}
+		case strings.EqualFold(name, "Transfer-Encoding"), strings.EqualFold(name, "Expect"):
+			return h, false
+		case realIPHeader != "" && !sawRealIP && strings.EqualFold(name, realIPHeader):
+			// The first one, as http.Header.Get; an empty value means
+			// none.
+			h.realIP, sawRealIP = value, true
+		}
+	}
+	switch {
+	case sawClose:
+		h.close = true
+	case v10:
+		// HTTP/1.0 closes unless the client asked otherwise; then the
+		// reply says it keeps the connection.
+		h.close, h.keepAlive = !sawKeepAlive, sawKeepAlive
+	}
+	return h, true
+}
