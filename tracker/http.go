@@ -30,10 +30,12 @@ type httpFrontend struct {
 	opts    httpParseOptions
 	metrics *Metrics
 	log     *zap.Logger
-	bufs    sync.Pool
-	states  sync.Pool // *httpState
-	srv     *http.Server
-	fails   failLog
+	bufs    sync.Pool // reply buffers
+	// readBufs are the connections' first read buffers (httpReadBuf).
+	readBufs sync.Pool
+	states   sync.Pool // *httpState
+	srv      *http.Server
+	fails    failLog
 
 	realIPHeader                           string
 	readTimeout, writeTimeout, idleTimeout time.Duration
@@ -104,6 +106,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		metrics:      m,
 		log:          log,
 		bufs:         sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+		readBufs:     sync.Pool{New: func() any { b := make([]byte, 0, httpReadBuf); return &b }},
 		realIPHeader: cfg.RealIPHeader,
 		readTimeout:  cfg.HTTPReadTimeout,
 		writeTimeout: cfg.HTTPWriteTimeout,

@@ -47,7 +47,8 @@ type httpConn struct {
 	f      *httpFrontend
 	nc     net.Conn
 	remote netip.Addr
-	buf    []byte // bytes read; the unanswered ones are buf[r:]
+	buf    []byte  // bytes read; the unanswered ones are buf[r:]
+	bufp   *[]byte // buf's pool entry
 	r      int
 	state  atomic.Int32
 	// The deadlines last set: they are renewed only when less than half of
@@ -108,16 +109,17 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 
 // conns tracks the fast path's connections for shutdown.
 type conns struct {
-	mu      sync.Mutex
-	set     map[*httpConn]struct{}
-	closing bool
-	ln      net.Listener
+	mu  sync.Mutex
+	set map[*httpConn]struct{}
+	ln  net.Listener
+	// closing is set (under mu, read without it) when shutdown starts.
+	closing atomic.Bool
 }
 
 func (cs *conns) add(c *httpConn) bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if cs.closing {
+	if cs.closing.Load() {
 		return false
 	}
 	cs.set[c] = struct{}{}
@@ -146,7 +148,7 @@ func (cs *conns) closeIdle(all bool) int {
 // serve accepts on l until shutdown.
 func (f *httpFrontend) serve(l net.Listener) error {
 	f.conns.mu.Lock()
-	if f.conns.closing {
+	if f.conns.closing.Load() {
 		f.conns.mu.Unlock()
 		return nil
 	}
@@ -160,10 +162,7 @@ func (f *httpFrontend) serve(l net.Listener) error {
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			f.conns.mu.Lock()
-			closing := f.conns.closing
-			f.conns.mu.Unlock()
-			if closing {
+			if f.conns.closing.Load() {
 				<-slowErr
 				return nil
 			}
@@ -180,7 +179,8 @@ func (f *httpFrontend) serve(l net.Listener) error {
 			continue
 		}
 		backoff = 0
-		c := &httpConn{f: f, nc: nc, buf: make([]byte, 0, httpReadBuf)}
+		bp := f.readBufs.Get().(*[]byte)
+		c := &httpConn{f: f, nc: nc, bufp: bp, buf: (*bp)[:0]}
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.remote, _ = netip.AddrFromSlice(ta.IP)
 		}
@@ -198,7 +198,7 @@ func (f *httpFrontend) serve(l net.Listener) error {
 // server down.
 func (f *httpFrontend) shutdown(ctx context.Context) error {
 	f.conns.mu.Lock()
-	f.conns.closing = true
+	f.conns.closing.Store(true)
 	ln, slow := f.conns.ln, f.slow
 	f.conns.mu.Unlock()
 	if ln != nil {
@@ -230,6 +230,10 @@ func (c *httpConn) serve() {
 		if !handedOff {
 			_ = c.nc.Close()
 		}
+		if cap(c.buf) == httpReadBuf { // not grown for a long head
+			*c.bufp = c.buf[:0]
+			f.readBufs.Put(c.bufp)
+		}
 	}()
 	for {
 		head, err := c.readHead()
@@ -249,45 +253,41 @@ func (c *httpConn) serve() {
 		if c.r == len(c.buf) {
 			c.buf, c.r = c.buf[:0], 0
 		}
-		c.answer(&h)
-		if h.close || c.state.Load() == connClosed {
-			return
-		}
-		f.conns.mu.Lock()
-		closing := f.conns.closing
-		f.conns.mu.Unlock()
-		if closing {
+		if !c.answer(&h) || h.close || f.conns.closing.Load() {
 			return
 		}
 	}
 }
 
-// answer runs one request of the fast path and writes its reply.
-func (c *httpConn) answer(h *fastHead) {
+// answer runs one request of the fast path and writes its reply; false
+// when the reply could not be written.
+func (c *httpConn) answer(h *fastHead) bool {
 	f := c.f
 	start := time.Now()
 	st := f.state()
 	bp := f.bufs.Get().(*[]byte)
 	b := append((*bp)[:0], make([]byte, httpHdrRoom)...)
 	var err error
+	var sent bool
 	if h.act == actionAnnounce {
 		var post postAnnounce
 		b, post, err = f.doAnnounce(b, st, context.Background(), h.target, h.passkey, c.remote, h.realIP)
-		c.writeReply(b, h, start)
+		sent = c.writeReply(b, h, start)
 		post.run(f)
 	} else {
 		var post postScrape
 		b, post, err = f.doScrape(b, st, context.Background(), h.target, h.passkey, c.remote)
-		c.writeReply(b, h, start)
+		sent = c.writeReply(b, h, start)
 		post.run(f)
 	}
 	f.metrics.observe(protoHTTP, h.act, err, start)
 	f.end(st)
 	f.putBuf(bp, b)
+	return sent
 }
 
 // writeReply writes a 200 reply whose body is b[httpHdrRoom:].
-func (c *httpConn) writeReply(b []byte, h *fastHead, now time.Time) {
+func (c *httpConn) writeReply(b []byte, h *fastHead, now time.Time) bool {
 	var hdr [httpHdrRoom]byte
 	x := append(hdr[:0], "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	x = strconv.AppendInt(x, int64(len(b)-httpHdrRoom), 10)
@@ -302,7 +302,8 @@ func (c *httpConn) writeReply(b []byte, h *fastHead, now time.Time) {
 	out := b[httpHdrRoom-len(x):]
 	copy(out, x)
 	c.renewDeadline(&c.wdl, now, c.f.writeTimeout, c.nc.SetWriteDeadline)
-	_, _ = c.nc.Write(out)
+	_, err := c.nc.Write(out)
+	return err == nil
 }
 
 func (c *httpConn) writeRaw(s string) {

@@ -429,6 +429,9 @@ func fastAnnounce(tb testing.TB, c *httpConn, head []byte) {
 // TestHTTPFastPathNoAllocs: in the steady state an announce on our loop
 // allocates nothing (parse, hooks, peer list, reply).
 func TestHTTPFastPathNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector; the plain run checks them")
+	}
 	logic, m := newBareLogic(t)
 	f := newHTTPFrontend(DefaultConfig(), logic, m, zap.NewNop())
 	c := &httpConn{f: f, nc: discardConn{}, remote: netip.MustParseAddr("10.0.0.1")}
@@ -489,4 +492,26 @@ func FuzzFastHead(f *testing.F) {
 			t.Fatalf("bad head %+v", h)
 		}
 	})
+}
+
+// TestHTTPTimeouts: a connection that sends half a request head is closed
+// after the read timeout, an idle keep-alive one after the idle timeout.
+func TestHTTPTimeouts(t *testing.T) {
+	s := newStack(t, func(c *Config, _ *auth.Config) {
+		c.HTTPReadTimeout, c.HTTPIdleTimeout = 200*time.Millisecond, 300*time.Millisecond
+	})
+	u := s.user(t, "alice")
+	s.torrent(t, ihX)
+	slow := dialRaw(t, s)
+	slow.send("GET /announce/" + u.Passkey + " HTTP/1.1\r\nHost:")
+	if _, err := slow.br.ReadByte(); err != io.EOF {
+		t.Fatalf("half a head: %v, want the server to close (EOF)", err)
+	}
+	idle := dialRaw(t, s)
+	a := announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: 50, compact: true}
+	idle.send("GET /announce/" + u.Passkey + "?" + a.query() + " HTTP/1.1\r\n\r\n")
+	idle.read(http.MethodGet)
+	if _, err := idle.br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want the server to close (EOF)", err)
+	}
 }
