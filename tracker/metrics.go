@@ -47,10 +47,11 @@ const (
 	dropTruncated udpDrop = iota // longer than the read buffer
 	dropBadSource                // no usable source address
 	dropSendError                // the reply could not be sent
+	dropReadError                // the socket read failed for want of kernel memory
 	numUDPDrops
 )
 
-var udpDropNames = [numUDPDrops]string{"truncated", "bad_source", "send_error"}
+var udpDropNames = [numUDPDrops]string{"truncated", "bad_source", "send_error", "read_error"}
 
 // Metrics counts requests by protocol, action and result, and their latency.
 // Counters are resolved once so the hot path does no label lookups.
@@ -86,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"protocol"})
 	udpDropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "seedpay", Subsystem: "tracker", Name: "udp_dropped_total",
-		Help: "UDP datagrams dropped unanswered (truncated: longer than the read buffer, bad_source: no usable source address) and replies that could not be sent (send_error).",
+		Help: "UDP datagrams dropped unanswered (truncated: longer than the read buffer, bad_source: no usable source address), replies that could not be sent (send_error) and socket reads that failed for want of kernel memory (read_error, retried after 10 ms).",
 	}, []string{"reason"})
 	postHookErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "seedpay", Subsystem: "tracker", Name: "post_hook_errors_total",

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/chihaya/chihaya/bittorrent"
@@ -139,6 +140,9 @@ func readErr(err error) error {
 	if errors.Is(err, net.ErrClosed) {
 		return errStop
 	}
+	if isLowMemory(err) {
+		return errLowMemory
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return nil
@@ -147,6 +151,24 @@ func readErr(err error) error {
 }
 
 var errStop = errors.New("udp: socket closed")
+
+// errLowMemory: the kernel had no buffer for a read (ENOBUFS, ENOMEM). It
+// passes: the worker counts it, waits lowMemoryPause and reads on.
+var errLowMemory = errors.New("udp: no kernel memory for the read")
+
+const lowMemoryPause = 10 * time.Millisecond
+
+func isLowMemory(err error) bool {
+	return errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// pauseLowMemory counts and logs a read that failed for want of kernel
+// memory and waits before the next one, so a lasting shortage does not
+// spin the worker.
+func (f *udpFrontend) pauseLowMemory(err error) {
+	f.drop(dropReadError, 1, err)
+	time.Sleep(lowMemoryPause)
+}
 
 // serveOne is the portable loop: one read and one write per packet.
 func (w *udpWorker) serveOne(conn *net.UDPConn) error {
@@ -157,6 +179,8 @@ func (w *udpWorker) serveOne(conn *net.UDPConn) error {
 		if err != nil {
 			if err = readErr(err); err == errStop {
 				return nil
+			} else if err == errLowMemory {
+				w.f.pauseLowMemory(err)
 			} else if err != nil {
 				return err
 			}

@@ -128,6 +128,8 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 		if err := rc.Read(b.recvFn); err != nil {
 			if err = readErr(err); err == errStop {
 				return nil
+			} else if err == errLowMemory {
+				w.f.pauseLowMemory(err)
 			} else if err != nil {
 				return err
 			}
@@ -138,6 +140,9 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 		case unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EHOSTDOWN:
 			// Errors queued on the socket (ICMP after a reply to a
 			// vanished client): nothing to answer, read on.
+			continue
+		case unix.ENOBUFS, unix.ENOMEM:
+			w.f.pauseLowMemory(b.errno)
 			continue
 		default:
 			// Anything else would repeat on every read: fail like the
