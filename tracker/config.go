@@ -27,7 +27,9 @@ type Config struct {
 	RealIPHeader string `yaml:"real_ip_header"`
 	// UDPConnectionKey signs BEP 15 connection ids; empty: random per start.
 	UDPConnectionKey string `yaml:"udp_connection_key"`
-	// UDPMaxClockSkew is how long a connection id stays valid (BEP 15: 2 min).
+	// UDPMaxClockSkew is how far in the future a connection id's timestamp
+	// may be (ids signed by another instance whose clock runs ahead). An id
+	// stays valid for a fixed 2 minutes after its timestamp (BEP 15).
 	UDPMaxClockSkew time.Duration `yaml:"udp_max_clock_skew"`
 	// UDPWorkers is the number of goroutines reading the UDP sockets, spread
 	// over them (0: one per CPU; at least one per socket).
