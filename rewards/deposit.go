@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -281,6 +282,12 @@ func (w *DepositWatcher) advance(ctx context.Context, from, next int64) (int64, 
 	return on, nil
 }
 
+//go:embed lua/rescan.lua
+var rescanLua string
+
+// rescanScript is immutable (source and hash), shared by every client.
+var rescanScript = redis.NewScript(rescanLua)
+
 // ErrRescanForward: a rescan may only move the deposit cursor back.
 var ErrRescanForward = errors.New("rescan: from_block is at or after the cursor (a rescan only moves it back)")
 
@@ -295,33 +302,18 @@ func RescanDeposits(ctx context.Context, rdb redis.UniversalClient, from int64) 
 	if from < 0 {
 		return 0, 0, fmt.Errorf("rescan: from_block %d: must be >= 0", from)
 	}
-	for range 10 {
-		err = rdb.Watch(ctx, func(tx *redis.Tx) error {
-			cur, err := tx.Get(ctx, keyDepositCursor).Int64()
-			switch {
-			case errors.Is(err, redis.Nil):
-				cur = -1 // no scan yet: from becomes the first block
-			case err != nil:
-				return err
-			case from >= cur:
-				prev, next = cur, cur
-				return fmt.Errorf("%w: cursor %d, from_block %d", ErrRescanForward, cur, from)
-			}
-			prev, next = max(cur, 0), from
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, keyDepositCursor, from, 0)
-				return nil
-			})
-			return err
-		}, keyDepositCursor)
-		if !errors.Is(err, redis.TxFailedErr) {
-			break
-		}
-	}
+	res, err := rescanScript.Run(ctx, rdb, []string{keyDepositCursor}, strconv.FormatInt(from, 10)).Int64Slice()
 	if err != nil {
-		return prev, next, fmt.Errorf("deposits: %w", err)
+		return 0, 0, fmt.Errorf("deposits: rescan: %w", err)
 	}
-	return prev, next, nil
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("deposits: rescan: script returned %v", res)
+	}
+	cur := res[1]
+	if res[0] == 0 {
+		return cur, cur, fmt.Errorf("%w: cursor %d, from_block %d", ErrRescanForward, cur, from)
+	}
+	return max(cur, 0), from, nil
 }
 
 // creditAll credits the transfers that go to one of our deposit addresses.
