@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -30,6 +31,7 @@ type LocalAccountant struct {
 	maxRate, maxWeight           int64
 	maxSessions                  int
 	shards                       []localShard
+	errors                       atomic.Uint64 // events refused (CodeError)
 }
 
 // localShard holds the (user, torrent) records and the aggregates of the
@@ -39,7 +41,10 @@ type localShard struct {
 	recs map[utKey]*utRecord
 	agg  map[string]*userAgg
 	live int // sessions in recs
-	_    [32]byte
+	// outcomes counts the events applied here by Code, under mu: a
+	// counter shared by every core cost more than the shard's own line.
+	outcomes [CodeLate + 1]uint64
+	_        [48]byte // 128 bytes: shards on separate cache lines
 }
 
 type utKey struct {
@@ -145,21 +150,54 @@ func (a *LocalAccountant) shardOf(user string, ih *[20]byte) *localShard {
 // never blocks on I/O. An event Apply refuses (empty user, time out of
 // range) changes nothing and returns CodeError.
 func (a *LocalAccountant) Apply(ev *Event, minOpen int64, pools []string) Outcome {
-	if ev.User == "" || ev.Time <= 0 || ev.Time > maxExact/2 {
-		return Outcome{}
-	}
 	if pools == nil {
 		pools = globalOnlyPools
+	}
+	return a.applyLocked(ev, minOpen, pools, nil)
+}
+
+// ApplyLookup is Apply with the pool list asked of lookup(ev.InfoHash)
+// only when the event earns points (new, capped, late and leeching
+// announces do not), so most announces skip the lookup. lookup runs under
+// a shard lock: it must not block or call a (PoolIndex.Lookup is an
+// atomic load and a map read), and its lists must stay unmodified, as
+// Apply's. A nil lookup or list means the global pool.
+func (a *LocalAccountant) ApplyLookup(ev *Event, minOpen int64, lookup func(infoHash [20]byte) []string) Outcome {
+	return a.applyLocked(ev, minOpen, nil, lookup)
+}
+
+func (a *LocalAccountant) applyLocked(ev *Event, minOpen int64, pools []string, lookup func([20]byte) []string) Outcome {
+	if ev.User == "" || ev.Time <= 0 || ev.Time > maxExact/2 {
+		a.errors.Add(1)
+		return Outcome{}
 	}
 	minOpen = min(max(minOpen, -maxExact), maxExact)
 	sh := a.shardOf(ev.User, &ev.InfoHash)
 	sh.mu.Lock()
-	o := a.apply(sh, ev, minOpen, pools)
+	o := a.apply(sh, ev, minOpen, pools, lookup)
+	sh.outcomes[o.Code]++
 	sh.mu.Unlock()
 	return o
 }
 
-func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools []string) Outcome {
+// Outcomes returns how many events Apply and ApplyLookup have seen, by
+// Code, since the accountant was made.
+func (a *LocalAccountant) Outcomes() (n [CodeLate + 1]uint64) {
+	n[CodeError] = a.errors.Load()
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for c, k := range sh.outcomes {
+			n[c] += k
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// apply applies ev under sh.mu. The pool list is pools, or else lookup's
+// answer, asked only when the event earns points.
+func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools []string, lookup func([20]byte) []string) Outcome {
 	now := ev.Time
 	nowEpoch := a.epoch.EpochOf(now)
 	first := a.epoch.EpochOf(now - a.maxGap)
@@ -177,8 +215,10 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 		r = &utRecord{}
 		sh.recs[k] = r
 	}
-	if ev.IP != ([16]byte{}) && nowEpoch >= minOpen {
-		a.recordIP(sh, r, ev, nowEpoch)
+	var ua *userAgg // the user's aggregate: looked up once, when first needed
+	if ev.IP != ([16]byte{}) && nowEpoch >= minOpen && r.newIP(ev.IP, nowEpoch) {
+		ua = userAggOf(sh, ev.User)
+		ua.ips = append(ua.ips, ipAdd{ih: ev.InfoHash, e: nowEpoch, ip: ev.IP})
 	}
 
 	seedingNow := left == 0 && !ev.Stopped
@@ -253,12 +293,15 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 		from := max(s.seen, r.mark)
 		if now > from {
 			weight := min(max(a.scoring.Weight(ev.Size, ev.Seeders), 0), a.maxWeight)
-			ua := userAggOf(sh, ev.User)
+			if ua == nil {
+				ua = userAggOf(sh, ev.User)
+			}
 			for e := first; e <= nowEpoch; e++ {
 				lo := max(from, a.epoch.Start(e))
 				hi := min(now, a.epoch.Start(e+1))
 				if hi > lo {
 					if e >= minOpen {
+						pools = poolsFor(pools, lookup, weight, &ev.InfoHash)
 						ua.credit(e, hi-lo, weight, pools)
 						credited += hi - lo
 					} else {
@@ -268,6 +311,7 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 			}
 			// Seconds of sealed epochs go to the oldest open one.
 			if sealed > 0 && minOpen >= first && minOpen <= nowEpoch {
+				pools = poolsFor(pools, lookup, weight, &ev.InfoHash)
 				ua.credit(minOpen, sealed, weight, pools)
 				credited += sealed
 			}
@@ -275,7 +319,10 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 		}
 	}
 	if nowEpoch >= minOpen && (dUp > 0 || dDown > 0) {
-		ea := userAggOf(sh, ev.User).epochOf(nowEpoch)
+		if ua == nil {
+			ua = userAggOf(sh, ev.User)
+		}
+		ea := ua.epochOf(nowEpoch)
 		ea.up = satAdd(ea.up, max(dUp, 0))
 		ea.down = satAdd(ea.down, max(dDown, 0))
 	}
@@ -287,6 +334,22 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 	return Outcome{Code: CodeAccounted, Seconds: credited, Up: dUp, Down: dDown, Sealed: sealed}
 }
 
+// poolsFor is the pool list for a credit of weight: pools if known, else
+// lookup's answer (nil: the global pool). A credit of weight 0 earns no
+// points and needs no list, so lookup is not asked for it.
+func poolsFor(pools []string, lookup func([20]byte) []string, weight int64, ih *[20]byte) []string {
+	if pools != nil || weight <= 0 {
+		return pools
+	}
+	if lookup != nil {
+		pools = lookup(*ih)
+	}
+	if pools == nil {
+		pools = globalOnlyPools
+	}
+	return pools
+}
+
 func (a *LocalAccountant) remove(sh *localShard, r *utRecord, i int) {
 	last := len(r.sessions) - 1
 	r.sessions[i] = r.sessions[last]
@@ -295,22 +358,23 @@ func (a *LocalAccountant) remove(sh *localShard, r *utRecord, i int) {
 	sh.live--
 }
 
-func (a *LocalAccountant) recordIP(sh *localShard, r *utRecord, ev *Event, e int64) {
+// newIP notes address ip for epoch e in r and reports whether it is to be
+// written (new for the epoch, and under the cap).
+func (r *utRecord) newIP(ip [16]byte, e int64) bool {
 	if r.ipEpoch != e {
 		r.ipEpoch = e
 		r.ips = r.ips[:0]
 	}
-	for _, ip := range r.ips {
-		if ip == ev.IP {
-			return
+	for _, have := range r.ips {
+		if have == ip {
+			return false
 		}
 	}
 	if len(r.ips) >= maxRecordIPs {
-		return // more addresses for one torrent in one epoch are not recorded
+		return false // more addresses for one torrent in one epoch are not recorded
 	}
-	r.ips = append(r.ips, ev.IP)
-	ua := userAggOf(sh, ev.User)
-	ua.ips = append(ua.ips, ipAdd{ih: ev.InfoHash, e: e, ip: ev.IP})
+	r.ips = append(r.ips, ip)
+	return true
 }
 
 func userAggOf(sh *localShard, user string) *userAgg {

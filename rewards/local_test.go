@@ -87,59 +87,94 @@ func ledgerOf(t *testing.T, rdb *redis.Client) string {
 
 // TestLocalMatchesScript replays random sessions (restarts, stops, replays,
 // clients over the cap, sealed epochs) through account.lua and through the
-// in-memory accountant: every outcome and every epoch hash and address set
-// must be the same.
+// in-memory accountant, with the pool list given (Apply) and looked up
+// (ApplyLookup, as the hook calls it): every outcome and every epoch hash
+// and address set must be the same.
 func TestLocalMatchesScript(t *testing.T) {
 	srv := redistest.Start(t)
 	for seed := range uint64(12) {
-		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-			rng := newTestRand(seed)
-			evs, pools := randomSessions(rng, seed)
-			minOpen := acE
+		for _, lazy := range []bool{false, true} {
+			name := strconv.FormatUint(seed, 10)
+			if lazy {
+				name += "/lookup"
+			}
+			t.Run(name, func(t *testing.T) { matchScript(t, srv, seed, lazy) })
+		}
+	}
+}
 
-			ref := newAcctEnv(t)
-			want := ref.account(minOpen, pools, evs...)
+func matchScript(t *testing.T, srv *redistest.Server, seed uint64, lazy bool) {
+	rng := newTestRand(seed)
+	evs, pools := randomSessions(rng, seed)
+	minOpen := acE
 
-			rdb := srv.Client(t)
-			if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-				t.Fatal(err)
-			}
-			loc := newLocalEnv(t, rdb)
-			codes := map[Code]int{}
-			for i := range evs {
-				ps := pools(evs[i].InfoHash)
-				if ps == nil {
-					ps = []string{} // as the script reads a nil list: no pool (nil would mean "global" to Apply)
-				}
-				got := loc.a.Apply(&evs[i], minOpen, ps)
-				codes[got.Code]++
-				if got != want[i] {
-					t.Fatalf("event %d %+v: local %+v, script %+v", i, evs[i], got, want[i])
-				}
-				if rng.n(40) == 0 {
-					loc.flush() // flushes in between change nothing
-				}
-			}
-			loc.flush()
-			if codes[CodeAccounted] == 0 || codes[CodeLate] == 0 || codes[CodeReset] == 0 || seed%2 == 1 && codes[CodeCapped] == 0 {
-				t.Fatalf("outcomes %v: the test should exercise more", codes)
-			}
-			if a, b := ledgerOf(t, ref.rdb), ledgerOf(t, rdb); a != b {
-				t.Fatalf("ledgers differ:\nscript:\n%s\nlocal:\n%s", a, b)
-			}
-			// Every user with points in an epoch is listed for the settler.
-			keys := rdb.Keys(context.Background(), "sp:{u:*}:e:*").Val()
-			if len(keys) == 0 {
-				t.Fatal("nothing credited")
-			}
-			for _, k := range keys {
-				user := k[len("sp:{u:"):strings.Index(k, "}")]
-				e, _ := strconv.ParseInt(k[strings.LastIndex(k, ":")+1:], 10, 64)
-				if ok, _ := rdb.SIsMember(context.Background(), KeyEpochUsers(e), user).Result(); !ok {
-					t.Errorf("%s has points but is not in %s", user, KeyEpochUsers(e))
-				}
-			}
-		})
+	ref := newAcctEnv(t)
+	want := ref.account(minOpen, pools, evs...)
+
+	rdb := srv.Client(t)
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	loc := newLocalEnv(t, rdb)
+	// As the script reads a nil list: no pool (nil would mean
+	// "global" to Apply).
+	noneIsEmpty := func(ih [20]byte) []string {
+		if ps := pools(ih); ps != nil {
+			return ps
+		}
+		return []string{}
+	}
+	lookups, earning := 0, 0
+	counted := func(ih [20]byte) []string { lookups++; return noneIsEmpty(ih) }
+	codes := map[Code]int{}
+	for i := range evs {
+		var got Outcome
+		if lazy {
+			got = loc.a.ApplyLookup(&evs[i], minOpen, counted)
+		} else {
+			got = loc.a.Apply(&evs[i], minOpen, noneIsEmpty(evs[i].InfoHash))
+		}
+		codes[got.Code]++
+		if got.Seconds > 0 {
+			earning++
+		}
+		if got != want[i] {
+			t.Fatalf("event %d %+v: local %+v, script %+v", i, evs[i], got, want[i])
+		}
+		if rng.n(40) == 0 {
+			loc.flush() // flushes in between change nothing
+		}
+	}
+	loc.flush()
+	if codes[CodeAccounted] == 0 || codes[CodeLate] == 0 || codes[CodeReset] == 0 || seed%2 == 1 && codes[CodeCapped] == 0 {
+		t.Fatalf("outcomes %v: the test should exercise more", codes)
+	}
+	// The pools are asked once per event that earns points (every
+	// credit here has a weight), not per announce.
+	if lazy && (lookups != earning || earning == 0 || earning == len(evs)) {
+		t.Fatalf("%d pool lookups for %d of %d events earning points", lookups, earning, len(evs))
+	}
+	// Outcomes counts what Apply returned.
+	n := loc.a.Outcomes()
+	for c := range n {
+		if int(n[c]) != codes[Code(c)] {
+			t.Fatalf("Outcomes() = %v, Apply returned %v", n, codes)
+		}
+	}
+	if a, b := ledgerOf(t, ref.rdb), ledgerOf(t, rdb); a != b {
+		t.Fatalf("ledgers differ:\nscript:\n%s\nlocal:\n%s", a, b)
+	}
+	// Every user with points in an epoch is listed for the settler.
+	keys := rdb.Keys(context.Background(), "sp:{u:*}:e:*").Val()
+	if len(keys) == 0 {
+		t.Fatal("nothing credited")
+	}
+	for _, k := range keys {
+		user := k[len("sp:{u:"):strings.Index(k, "}")]
+		e, _ := strconv.ParseInt(k[strings.LastIndex(k, ":")+1:], 10, 64)
+		if ok, _ := rdb.SIsMember(context.Background(), KeyEpochUsers(e), user).Result(); !ok {
+			t.Errorf("%s has points but is not in %s", user, KeyEpochUsers(e))
+		}
 	}
 }
 
@@ -580,6 +615,9 @@ func TestLocalApplyRefusesBadEvents(t *testing.T) {
 	}
 	if live := sweepAll(a, acT0); live != 0 {
 		t.Fatalf("a refused event left %d sessions", live)
+	}
+	if n := a.Outcomes(); n != [CodeLate + 1]uint64{CodeError: 3} {
+		t.Fatalf("Outcomes() = %v, want 3 errors", n)
 	}
 }
 

@@ -50,10 +50,11 @@ type Hook struct {
 	flusher *rewards.LocalFlusher
 	epoch   rewards.EpochConfig
 	pools   func(infoHash [20]byte) []string
-	codes   [6]prometheus.Counter // local mode: events by outcome code
-	// sec is the Unix second, kept by Run in local mode: accounting counts
-	// whole seconds, and time.Now was a fifth of the hook's cost.
-	sec atomic.Int64
+	// clock is the Unix second and the oldest open epoch at it, kept by
+	// Run in local mode (nil when Run is not running): accounting counts
+	// whole seconds, and time.Now and MinOpenEpoch per announce were a
+	// fifth of the hook's cost.
+	clock atomic.Pointer[clockReading]
 
 	shards   []shard
 	capacity int
@@ -61,7 +62,7 @@ type Hook struct {
 	sink     Sink
 	interval time.Duration
 	log      *zap.Logger
-	now      func() time.Time
+	now      func() time.Time // Redis mode's clock; in local mode a test's (nil: Run's clock)
 
 	buffered prometheus.Counter
 	dropped  prometheus.Counter
@@ -71,6 +72,11 @@ type Hook struct {
 }
 
 var _ middleware.Hook = (*Hook)(nil)
+
+// clockReading is one reading of the local-mode clock.
+type clockReading struct {
+	sec, minOpen int64
+}
 
 // Config sizes the buffers and the flush cadence.
 type Config struct {
@@ -118,20 +124,32 @@ func New(cfg Config, torrents Torrents, sink Sink, reg prometheus.Registerer, lo
 
 // NewLocal returns the hook of local session mode: each announce is
 // accounted by acct in memory; Run runs flusher. pools names the pools
-// covering a torrent (nil: the global pool only).
+// covering a torrent (nil: the global pool only); it is asked only for
+// announces that earn points.
 func NewLocal(torrents Torrents, acct *rewards.LocalAccountant, flusher *rewards.LocalFlusher, epoch rewards.EpochConfig,
 	pools func(infoHash [20]byte) []string, reg prometheus.Registerer, log *zap.Logger) (*Hook, error) {
 	h := &Hook{local: acct, flusher: flusher, epoch: epoch, pools: pools, torrents: torrents, log: log}
-	h.now = h.second
-	events := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "accounting", Name: "events_total",
-		Help: "Announces accounted in memory (local session mode), by outcome: new, accounted, reset, capped (over max_peers_per_torrent), late, error."}, []string{"outcome"})
-	for c := range h.codes {
-		h.codes[c] = events.WithLabelValues(rewards.Code(c).String())
-	}
-	if err := reg.Register(events); err != nil {
+	if err := reg.Register(outcomeCollector{acct}); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+var outcomeDesc = prometheus.NewDesc("seedpay_accounting_events_total",
+	"Announces accounted in memory (local session mode), by outcome: new, accounted, reset, capped (over max_peers_per_torrent), late, error.",
+	[]string{"outcome"}, nil)
+
+// outcomeCollector exports the accountant's outcome counts, which it keeps
+// per shard under the shard's lock (one counter shared by all cores was a
+// contended cache line on every announce).
+type outcomeCollector struct{ acct *rewards.LocalAccountant }
+
+func (c outcomeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- outcomeDesc }
+
+func (c outcomeCollector) Collect(ch chan<- prometheus.Metric) {
+	for code, n := range c.acct.Outcomes() {
+		ch <- prometheus.MustNewConstMetric(outcomeDesc, prometheus.CounterValue, float64(n), rewards.Code(code).String())
+	}
 }
 
 // HandleAnnounce accounts (local mode) or buffers (Redis mode) the
@@ -142,33 +160,20 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 	if !ok {
 		return ctx, nil
 	}
-	t, ok := h.torrents.Torrent(req.InfoHash)
+	// auth carries the torrent in private mode; otherwise look it up.
+	t, ok := registry.EntryFromContext(ctx, req.InfoHash)
 	if !ok {
-		return ctx, nil // unregistered torrents earn nothing
-	}
-	now := h.now()
-	ev := rewards.Event{
-		User:       u.ID,
-		InfoHash:   req.InfoHash,
-		PeerID:     req.Peer.ID,
-		Size:       t.Size,
-		Seeders:    resp.Complete,
-		Uploaded:   req.Uploaded,
-		Downloaded: req.Downloaded,
-		Left:       req.Left,
-		Stopped:    req.Event == bittorrent.Stopped,
-		IP:         ip16(req.IP.IP),
-		Time:       now.Unix(),
+		if t, ok = h.torrents.Torrent(req.InfoHash); !ok {
+			return ctx, nil // unregistered torrents earn nothing
+		}
 	}
 	if h.local != nil {
-		var pools []string
-		if h.pools != nil {
-			pools = h.pools(req.InfoHash)
-		}
-		o := h.local.Apply(&ev, h.epoch.MinOpenEpoch(now), pools)
-		h.codes[min(int(o.Code), len(h.codes)-1)].Inc()
+		sec, minOpen := h.localClock()
+		ev := newEvent(u, t, req, resp, sec)
+		h.local.ApplyLookup(&ev, minOpen, h.pools)
 		return ctx, nil
 	}
+	ev := newEvent(u, t, req, resp, h.now().Unix())
 	s := &h.shards[shardOf(req.Peer.ID)%uint32(len(h.shards))]
 	s.mu.Lock()
 	if len(s.events) == cap(s.events) {
@@ -180,6 +185,23 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 	s.mu.Unlock()
 	h.buffered.Inc()
 	return ctx, nil
+}
+
+// newEvent is the accounting event of an announce at Unix second sec.
+func newEvent(u *registry.User, t *registry.Entry, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse, sec int64) rewards.Event {
+	return rewards.Event{
+		User:       u.ID,
+		InfoHash:   req.InfoHash,
+		PeerID:     req.Peer.ID,
+		Size:       t.Size,
+		Seeders:    resp.Complete,
+		Uploaded:   req.Uploaded,
+		Downloaded: req.Downloaded,
+		Left:       req.Left,
+		Stopped:    req.Event == bittorrent.Stopped,
+		IP:         ip16(req.IP.IP),
+		Time:       sec,
+	}
 }
 
 // HandleScrape does nothing: scrapes earn nothing.
@@ -195,10 +217,10 @@ func (h *Hook) Run(ctx context.Context) error {
 		defer tick.Stop()
 		go func() {
 			for {
-				h.sec.Store(time.Now().Unix())
+				h.setClock(time.Now().Unix())
 				select {
 				case <-ctx.Done():
-					h.sec.Store(0)
+					h.clock.Store(nil)
 					return
 				case <-tick.C:
 				}
@@ -254,13 +276,28 @@ func (h *Hook) Flush(ctx context.Context, spare, batch *[]rewards.Event) {
 	h.flushed.Add(float64(len(*batch)))
 }
 
-// second is the time to the second from the clock Run keeps (time.Now
-// when Run is not running).
-func (h *Hook) second() time.Time {
-	if s := h.sec.Load(); s != 0 {
-		return time.Unix(s, 0)
+// setClock moves the local-mode clock to Unix second sec, computing the
+// oldest open epoch once per second rather than per announce.
+func (h *Hook) setClock(sec int64) {
+	if c := h.clock.Load(); c != nil && c.sec == sec {
+		return
 	}
-	return time.Now()
+	h.clock.Store(&clockReading{sec: sec, minOpen: h.epoch.MinOpenEpoch(time.Unix(sec, 0))})
+}
+
+// localClock is the Unix second and the oldest open epoch at it: the clock
+// Run keeps, else (Run not running, or a test's h.now) computed now.
+func (h *Hook) localClock() (sec, minOpen int64) {
+	if h.now == nil {
+		if c := h.clock.Load(); c != nil {
+			return c.sec, c.minOpen
+		}
+	}
+	now := time.Now()
+	if h.now != nil {
+		now = h.now()
+	}
+	return now.Unix(), h.epoch.MinOpenEpoch(now)
 }
 
 func maxProcs() int { return runtime.GOMAXPROCS(0) }

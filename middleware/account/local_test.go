@@ -3,12 +3,12 @@ package account
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chihaya/chihaya/bittorrent"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -17,7 +17,7 @@ import (
 	"github.com/seedpay/seedpay/rewards"
 )
 
-func newLocalHook(t testing.TB, rdb redis.UniversalClient, pools func([20]byte) []string) (*Hook, *rewards.LocalAccountant) {
+func newLocalHook(t testing.TB, rdb redis.UniversalClient, pools func([20]byte) []string) (*Hook, *prometheus.Registry) {
 	t.Helper()
 	cfg := rewards.DefaultConfig()
 	acct, err := rewards.NewLocalAccountant(cfg)
@@ -36,16 +36,38 @@ func newLocalHook(t testing.TB, rdb redis.UniversalClient, pools func([20]byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, acct
+	return h, reg
+}
+
+// outcomes reads seedpay_accounting_events_total by outcome.
+func outcomes(t testing.TB, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "seedpay_accounting_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
 
 // TestLocalHookAccountsAndSavesOnStop: in local session mode each announce
 // is accounted at once (outcome metrics), and stopping Run writes the
-// credit with the torrent's pools and saves the sessions.
+// credit with the torrent's pools and saves the sessions. The pools are
+// asked only for the announce that earns points.
 func TestLocalHookAccountsAndSavesOnStop(t *testing.T) {
 	rdb := redistest.Start(t).Client(t)
-	pools := func(h [20]byte) []string { return []string{rewards.GlobalPool, "p9"} }
-	h, _ := newLocalHook(t, rdb, pools)
+	poolList := []string{rewards.GlobalPool, "p9"}
+	var poolCalls atomic.Int64
+	pools := func(h [20]byte) []string { poolCalls.Add(1); return poolList }
+	h, reg := newLocalHook(t, rdb, pools)
 	start := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	clock := start
 	h.now = func() time.Time { return clock }
@@ -68,11 +90,11 @@ func TestLocalHookAccountsAndSavesOnStop(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if n := testutil.ToFloat64(h.codes[rewards.CodeNew]); n != 1 {
-		t.Fatalf("new = %v, want 1", n)
+	if n := outcomes(t, reg); n["new"] != 1 || n["accounted"] != 1 || len(n) != 6 {
+		t.Fatalf("outcomes %v, want new 1, accounted 1 (and every outcome listed)", n)
 	}
-	if n := testutil.ToFloat64(h.codes[rewards.CodeAccounted]); n != 1 {
-		t.Fatalf("accounted = %v, want 1", n)
+	if n := poolCalls.Load(); n != 1 {
+		t.Fatalf("pools asked %d times, want once (for the announce that earned)", n)
 	}
 	var seed, pts, ptsGlobal int64
 	keys, err := rdb.Keys(context.Background(), "sp:{u:u1}:e:*").Result()

@@ -131,13 +131,20 @@ func (h *Hook) HandleAnnounce(ctx context.Context, req *bittorrent.AnnounceReque
 	if err != nil {
 		return ctx, err
 	}
+	var t *registry.Entry
 	if h.cfg.Private {
-		if _, ok := h.lookup.Torrent(req.InfoHash); !ok {
+		var ok bool
+		if t, ok = h.lookup.Torrent(req.InfoHash); !ok {
 			return ctx, h.reject("unregistered_torrent", ErrUnregistered)
 		}
 	}
 	if len(h.clients) > 0 && !h.allowedClient(req.Peer.ID) {
 		return ctx, h.reject("client_not_allowed", ErrClientNotAllowed)
+	}
+	if t != nil {
+		// Later hooks (accounting) read the torrent from here instead of
+		// looking it up again.
+		ctx = registry.WithEntry(ctx, t)
 	}
 	return reqctx.With(ctx, ctxKey{}, u), nil
 }
