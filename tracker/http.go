@@ -25,8 +25,7 @@ var errMissingPasskey = bittorrent.ClientError("missing passkey: use your person
 // the reply is written; no goroutine per request.
 type httpFrontend struct {
 	mux     *http.ServeMux
-	logic   frontend.TrackerLogic
-	into    intoLogic // logic's allocation-free form, nil for other logics
+	into    intoLogic
 	opts    httpParseOptions
 	metrics *Metrics
 	log     *zap.Logger
@@ -97,7 +96,6 @@ func (f *httpFrontend) end(st *httpState) {
 
 func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *zap.Logger) *httpFrontend {
 	f := &httpFrontend{
-		logic: logic,
 		opts: httpParseOptions{
 			MaxNumWant:          cfg.MaxNumWant,
 			DefaultNumWant:      cfg.DefaultNumWant,
@@ -116,7 +114,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 	if f.idleTimeout <= 0 {
 		f.idleTimeout = f.readTimeout // as net/http
 	}
-	f.into, _ = logic.(intoLogic)
+	f.into = intoOf(logic)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /announce/{passkey}", f.announce)
 	mux.HandleFunc("GET /scrape/{passkey}", f.scrape)
@@ -135,14 +133,6 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 	return f
 }
 
-// withPasskey puts the path's passkey where chihaya hooks read route params.
-func withPasskey(ctx context.Context, passkey string) context.Context {
-	if passkey == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, bittorrent.RouteParamsKey, bittorrent.RouteParams{{Key: "passkey", Value: passkey}})
-}
-
 // postAnnounce is an answered announce whose post hooks are still to run
 // (after its reply is written); the zero value runs nothing.
 type postAnnounce struct {
@@ -152,14 +142,11 @@ type postAnnounce struct {
 }
 
 func (p postAnnounce) run(f *httpFrontend) {
-	switch {
-	case p.ctx == nil:
-	case f.into == nil:
-		f.logic.AfterAnnounce(p.ctx, p.req, p.resp)
-	default:
-		if err := f.into.afterAnnounce(p.ctx, p.req, p.resp); err != nil {
-			f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionAnnounce, err)
-		}
+	if p.ctx == nil {
+		return
+	}
+	if err := f.into.afterAnnounce(p.ctx, p.req, p.resp); err != nil {
+		f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionAnnounce, err)
 	}
 }
 
@@ -170,14 +157,11 @@ type postScrape struct {
 }
 
 func (p postScrape) run(f *httpFrontend) {
-	switch {
-	case p.ctx == nil:
-	case f.into == nil:
-		f.logic.AfterScrape(p.ctx, p.req, p.resp)
-	default:
-		if err := f.into.afterScrape(p.ctx, p.req, p.resp); err != nil {
-			f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionScrape, err)
-		}
+	if p.ctx == nil {
+		return
+	}
+	if err := f.into.afterScrape(p.ctx, p.req, p.resp); err != nil {
+		f.fails.postHooksFailed(f.log, f.metrics, protoHTTP, actionScrape, err)
 	}
 }
 
@@ -192,16 +176,9 @@ func (f *httpFrontend) doAnnounce(b []byte, st *httpState, parent context.Contex
 	if err := parseHTTPAnnounce(target, remote, realIP, &f.opts, req, &st.q, &st.ip); err != nil {
 		return f.appendError(b, actionAnnounce, err), postAnnounce{}, err
 	}
-	var ctx context.Context
-	var resp *bittorrent.AnnounceResponse
-	var err error
-	if f.into != nil {
-		resp = &st.resp
-		*resp = bittorrent.AnnounceResponse{IPv4Peers: st.peers[:0], IPv6Peers: st.peers[:0]}
-		ctx, err = f.into.announceInto(st.begin(parent, passkey), req, resp)
-	} else {
-		ctx, resp, err = f.logic.HandleAnnounce(withPasskey(parent, passkey), req)
-	}
+	resp := &st.resp
+	*resp = bittorrent.AnnounceResponse{IPv4Peers: st.peers[:0], IPv6Peers: st.peers[:0]}
+	ctx, err := f.into.announceInto(st.begin(parent, passkey), req, resp)
 	if err != nil {
 		return f.appendError(b, actionAnnounce, err), postAnnounce{}, err
 	}
@@ -222,16 +199,9 @@ func (f *httpFrontend) doScrape(b []byte, st *httpState, parent context.Context,
 	if remote.Is6() && !remote.Is4In6() {
 		req.AddressFamily = bittorrent.IPv6
 	}
-	var ctx context.Context
-	var resp *bittorrent.ScrapeResponse
-	var err error
-	if f.into != nil {
-		resp = &st.sresp
-		resp.Files = st.files[:0]
-		ctx, err = f.into.scrapeInto(st.begin(parent, passkey), req, resp)
-	} else {
-		ctx, resp, err = f.logic.HandleScrape(withPasskey(parent, passkey), req)
-	}
+	resp := &st.sresp
+	resp.Files = st.files[:0]
+	ctx, err := f.into.scrapeInto(st.begin(parent, passkey), req, resp)
 	if err != nil {
 		return f.appendError(b, actionScrape, err), postScrape{}, err
 	}

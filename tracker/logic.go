@@ -144,12 +144,52 @@ func (l *Logic) Stop() stop.Result {
 	return g.Stop()
 }
 
-// intoLogic is the allocation-free interface the frontends use when the
-// logic offers it (Logic does; chihaya's middleware.Logic does not).
+// intoLogic is the interface the frontends run: Logic's allocation-free
+// one, or any other frontend.TrackerLogic through logicAdapter (intoOf).
 type intoLogic interface {
 	announceInto(context.Context, *bittorrent.AnnounceRequest, *bittorrent.AnnounceResponse) (context.Context, error)
 	scrapeInto(context.Context, *bittorrent.ScrapeRequest, *bittorrent.ScrapeResponse) (context.Context, error)
 	// The PostHooks, their error for the caller to count and log.
 	afterAnnounce(context.Context, *bittorrent.AnnounceRequest, *bittorrent.AnnounceResponse) error
 	afterScrape(context.Context, *bittorrent.ScrapeRequest, *bittorrent.ScrapeResponse) error
+}
+
+// intoOf is l's intoLogic: l itself when it has one (Logic), else an
+// adapter.
+func intoOf(l frontend.TrackerLogic) intoLogic {
+	if into, ok := l.(intoLogic); ok {
+		return into
+	}
+	return logicAdapter{l}
+}
+
+// logicAdapter runs a frontend.TrackerLogic (chihaya's middleware.Logic)
+// as an intoLogic: its responses are copied into the frontend's, which
+// allocates as chihaya does; its post hooks log their own errors.
+type logicAdapter struct{ l frontend.TrackerLogic }
+
+func (a logicAdapter) announceInto(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) (context.Context, error) {
+	ctx, r, err := a.l.HandleAnnounce(ctx, req)
+	if err == nil {
+		*resp = *r
+	}
+	return ctx, err
+}
+
+func (a logicAdapter) scrapeInto(ctx context.Context, req *bittorrent.ScrapeRequest, resp *bittorrent.ScrapeResponse) (context.Context, error) {
+	ctx, r, err := a.l.HandleScrape(ctx, req)
+	if err == nil {
+		*resp = *r
+	}
+	return ctx, err
+}
+
+func (a logicAdapter) afterAnnounce(ctx context.Context, req *bittorrent.AnnounceRequest, resp *bittorrent.AnnounceResponse) error {
+	a.l.AfterAnnounce(ctx, req, resp)
+	return nil
+}
+
+func (a logicAdapter) afterScrape(ctx context.Context, req *bittorrent.ScrapeRequest, resp *bittorrent.ScrapeResponse) error {
+	a.l.AfterScrape(ctx, req, resp)
+	return nil
 }

@@ -47,8 +47,7 @@ var v4InV6Prefix = [12]byte{10: 0xff, 11: 0xff}
 // goroutine, with a request, response, context and buffers of its own that
 // it reuses, so an announce through Logic allocates nothing.
 type udpFrontend struct {
-	logic      frontend.TrackerLogic
-	into       intoLogic // logic's allocation-free form, nil for other logics
+	into       intoLogic
 	maxNumWant uint32
 	maxScrape  uint32
 	key        string
@@ -81,7 +80,6 @@ func newUDPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *za
 		batch = DefaultUDPBatch
 	}
 	f := &udpFrontend{
-		logic:      logic,
 		maxNumWant: cfg.MaxNumWant,
 		maxScrape:  cfg.MaxScrapeInfoHashes,
 		key:        key,
@@ -93,7 +91,7 @@ func newUDPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *za
 		metrics:  m,
 		log:      log,
 	}
-	f.into, _ = logic.(intoLogic)
+	f.into = intoOf(logic)
 	return f, nil
 }
 
@@ -302,16 +300,10 @@ func (w *udpWorker) announce(pkt, src []byte, act uint32, txID, out []byte) []by
 	if err = parseUDPAnnounce(pkt, act == udpAnnounceV6, src, f.maxNumWant, req, &w.ip, &w.params); err != nil {
 		return f.errorReply(out, txID, actionAnnounce, err)
 	}
-	var ctx context.Context
-	var resp *bittorrent.AnnounceResponse
-	if f.into != nil {
-		w.ctx.Reset(context.Background())
-		resp = &w.aresp
-		*resp = bittorrent.AnnounceResponse{IPv4Peers: w.peers[:0], IPv6Peers: w.peers[:0]}
-		ctx, err = f.into.announceInto(&w.ctx, req, resp)
-	} else {
-		ctx, resp, err = f.logic.HandleAnnounce(context.Background(), req)
-	}
+	w.ctx.Reset(context.Background())
+	resp := &w.aresp
+	*resp = bittorrent.AnnounceResponse{IPv4Peers: w.peers[:0], IPv6Peers: w.peers[:0]}
+	ctx, err := f.into.announceInto(&w.ctx, req, resp)
 	if err != nil {
 		return f.errorReply(out, txID, actionAnnounce, err)
 	}
@@ -346,9 +338,7 @@ func (w *udpWorker) announce(pkt, src []byte, act uint32, txID, out []byte) []by
 			out = binary.BigEndian.AppendUint16(out, p.Port)
 		}
 	}
-	if f.into == nil {
-		f.logic.AfterAnnounce(ctx, req, resp)
-	} else if err := f.into.afterAnnounce(ctx, req, resp); err != nil {
+	if err := f.into.afterAnnounce(ctx, req, resp); err != nil {
 		f.fails.postHooksFailed(f.log, f.metrics, protoUDP, actionAnnounce, err)
 	}
 	return out
@@ -375,16 +365,10 @@ func (w *udpWorker) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
 	if v6 {
 		req.AddressFamily = bittorrent.IPv6
 	}
-	var ctx context.Context
-	var resp *bittorrent.ScrapeResponse
-	if f.into != nil {
-		w.ctx.Reset(context.Background())
-		resp = &w.sresp
-		resp.Files = w.files[:0]
-		ctx, err = f.into.scrapeInto(&w.ctx, req, resp)
-	} else {
-		ctx, resp, err = f.logic.HandleScrape(context.Background(), req)
-	}
+	w.ctx.Reset(context.Background())
+	resp := &w.sresp
+	resp.Files = w.files[:0]
+	ctx, err := f.into.scrapeInto(&w.ctx, req, resp)
 	if err != nil {
 		return f.errorReply(out, txID, actionScrape, err)
 	}
@@ -394,9 +378,7 @@ func (w *udpWorker) scrape(pkt []byte, v6 bool, txID, out []byte) []byte {
 		out = binary.BigEndian.AppendUint32(out, s.Snatches)
 		out = binary.BigEndian.AppendUint32(out, s.Incomplete)
 	}
-	if f.into == nil {
-		f.logic.AfterScrape(ctx, req, resp)
-	} else if err := f.into.afterScrape(ctx, req, resp); err != nil {
+	if err := f.into.afterScrape(ctx, req, resp); err != nil {
 		f.fails.postHooksFailed(f.log, f.metrics, protoUDP, actionScrape, err)
 	}
 	return out

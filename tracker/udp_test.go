@@ -487,8 +487,8 @@ func BenchmarkUDPAnnounce(b *testing.B) {
 		b.Run(bl.name, func(b *testing.B) {
 			logic, m := bl.make(b)
 			fr, w, conn, to := newBareFrontend(b)
-			fr.logic, fr.metrics = logic, m
-			fr.into, _ = logic.(intoLogic)
+			fr.metrics = m
+			fr.into = intoOf(logic)
 			gen := newConnIDGen(fr.key)
 			a4 := to.Addr().As4()
 			c := &udpClient{connID: [8]byte(gen.appendID(nil, a4[:], timecache.Now()))}
