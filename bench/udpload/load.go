@@ -38,7 +38,14 @@ type stats struct {
 	errors                       map[string]uint64
 	hist                         histogram // latency from the scheduled send (-rate) or the send
 	svc                          histogram // latency from the actual send (service time)
+	// slow counts the requests slower than -slow by when they were due
+	// within a second (slowBuckets buckets): a tracker's once-a-second
+	// work shows as a peak at one phase.
+	slow [slowBuckets]uint64
 }
+
+// slowBuckets divides a second for -slow.
+const slowBuckets = 20
 
 func (s *stats) add(o *stats) {
 	s.announces += o.announces
@@ -58,6 +65,9 @@ func (s *stats) add(o *stats) {
 	}
 	s.hist.merge(&o.hist)
 	s.svc.merge(&o.svc)
+	for i, c := range o.slow {
+		s.slow[i] += c
+	}
 }
 
 const (
@@ -319,8 +329,7 @@ func (w *worker) expire(now time.Time) {
 			if w.sh.o.rate > 0 && s.kind != kindConnect {
 				// Open loop: an unanswered request counts in the percentiles
 				// as having waited until now (dropping it would flatter the tail).
-				w.st.hist.record(now.Sub(s.due))
-				w.st.svc.record(now.Sub(s.sent))
+				w.record(s, now)
 			}
 			s.kind = kindFree
 			w.free = append(w.free, i)
@@ -474,14 +483,22 @@ func (w *worker) receive(p []byte, at time.Time) {
 	case s.kind == kindAnnounce && r.Action == actionAnnounce:
 		w.st.announces++
 		w.st.peers += uint64(r.Peers)
-		w.st.hist.record(at.Sub(s.due))
-		w.st.svc.record(at.Sub(s.sent))
+		w.record(&s, at)
 	case s.kind == kindScrape && r.Action == actionScrape:
 		w.st.scrapes++
-		w.st.hist.record(at.Sub(s.due))
-		w.st.svc.record(at.Sub(s.sent))
+		w.record(&s, at)
 	default:
 		w.st.malformed++
+	}
+}
+
+// record counts the latency of s answered (or given up) at at.
+func (w *worker) record(s *slot, at time.Time) {
+	d := at.Sub(s.due)
+	w.st.hist.record(d)
+	w.st.svc.record(at.Sub(s.sent))
+	if w.sh.o.slow > 0 && d > w.sh.o.slow {
+		w.st.slow[s.due.UnixNano()%1e9*slowBuckets/1e9]++
 	}
 }
 

@@ -52,6 +52,7 @@ type options struct {
 	seed         uint64
 	rate         int // open loop: requests per second (0: closed loop)
 	churn        int // one join and one leave every churn requests (0: none)
+	slow         time.Duration
 }
 
 func main() {
@@ -80,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.peerPrefix, "peer-prefix", "-BU0001-", "8-byte peer id prefix")
 	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second on a fixed schedule, latency from the scheduled time (0: closed loop, -window in flight per socket)")
 	fs.IntVar(&o.churn, "churn", 0, "every N requests one new peer joins (started) and the oldest leaves (stopped), after a -fill of the same -torrents x -peers (0: no churn)")
+	fs.DurationVar(&o.slow, "slow", 0, "count the requests slower than this by when they were due within the second, in 50 ms buckets (0: off)")
 	fs.BoolVar(&o.fill, "fill", false, "announce every peer of every torrent once (event started), then stop")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.BoolVar(&doCensus, "census", false, "scrape every torrent once and print how many peers the tracker holds, then exit")
@@ -154,6 +156,8 @@ func (o *options) validate() (*net.UDPAddr, error) {
 		return nil, fmt.Errorf("-rate must be 0..%d", maxRate)
 	case o.churn < 0 || o.churn == 1 || (o.churn > 0 && o.fill):
 		return nil, errors.New("-churn must be 0 or >= 2, and not with -fill")
+	case o.slow < 0:
+		return nil, errors.New("-slow must be >= 0")
 	case o.churn > 0 && o.model.Peers < 2:
 		return nil, errors.New("-churn needs -peers >= 2")
 	case o.churn > 0 && o.requests/int64(o.churn)/int64(o.model.Torrents)+int64(o.model.Peers) >= 1<<24:
@@ -241,6 +245,15 @@ func (r *result) print(w io.Writer, o options, raddr *net.UDPAddr) {
 			o.rate, p.scheduled, p.sent, p.scheduled-p.sent, p.stalls,
 			usf(p.lag.quantile(0.5)), usf(p.lag.quantile(0.99)), usf(time.Duration(p.lag.max)),
 			usf(r.svc.quantile(0.5)), usf(r.svc.quantile(0.99)), usf(r.svc.quantile(0.999)))
+	}
+	if o.slow > 0 {
+		var n uint64
+		var b strings.Builder
+		for _, c := range r.slow {
+			n += c
+			fmt.Fprintf(&b, " %d", c)
+		}
+		fmt.Fprintf(w, "  slower than %s: %d, by when due within the second (%d ms buckets):%s\n", o.slow, n, 1000/slowBuckets, b.String())
 	}
 	fmt.Fprintf(w, "  errors %d  timeouts %d  late replies %d  malformed %d  send errors %d  socket errors %d  unconnected sockets %d\n",
 		r.errorTotal(), r.timeouts, r.late, r.malformed, r.sendErrors, r.sockErrors, r.connFails)

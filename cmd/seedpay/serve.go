@@ -36,7 +36,8 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var configPath, httpAddr, udpAddr, apiAddr string
+	var configPath, httpAddr, udpAddr, apiAddr, pprofAddr string
+	var mutexFraction int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP and UDP tracker and the admin API",
@@ -63,6 +64,11 @@ func newServeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if pprofAddr != "" {
+				if err := servePprof(ctx, pprofAddr, mutexFraction); err != nil {
+					return err
+				}
+			}
 			return serve(ctx, cfg, configPath == "")
 		},
 	}
@@ -70,6 +76,8 @@ func newServeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&httpAddr, "http", "", "HTTP tracker address, overrides tracker.http_addr (\"\" disables)")
 	cmd.Flags().StringVar(&udpAddr, "udp", "", "UDP tracker address, overrides tracker.udp_addr (\"\" disables)")
 	cmd.Flags().StringVar(&apiAddr, "api", "", "admin API address, overrides api.addr")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof (profiles, runtime trace) on this loopback address, for measurements (\"\": off)")
+	cmd.Flags().IntVar(&mutexFraction, "pprof-mutex", 0, "with --pprof: sample 1 in N mutex contention events (0: off)")
 	return cmd
 }
 
