@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -468,30 +469,39 @@ func (ua *userAgg) carry(minOpen int64) (carried int64) {
 	return carried
 }
 
-// take swaps out every shard's aggregates, merged per user.
+// take swaps out every shard's aggregates, merged per user, one shard at
+// a time; the lock is held for the swap only.
 func (a *LocalAccountant) take(into map[string]*userAgg) {
 	for i := range a.shards {
 		sh := &a.shards[i]
+		spare := aggMaps.Get().(map[string]*userAgg)
 		sh.mu.Lock()
-		m := sh.swapAgg()
+		m := sh.swapAgg(spare)
 		sh.mu.Unlock()
-		mergeAggs(into, m)
+		mergeAggs(into, m, spare)
 	}
 }
 
-// swapAgg takes the shard's aggregates, leaving an empty map; sh.mu held.
-// An empty map stays the shard's (Apply may write it once unlocked): nil.
-func (sh *localShard) swapAgg() map[string]*userAgg {
+// swapAgg takes the shard's aggregates, leaving spare (empty) in their
+// place; sh.mu held. An empty map stays the shard's (Apply may write it
+// once unlocked): nil.
+func (sh *localShard) swapAgg(spare map[string]*userAgg) map[string]*userAgg {
 	m := sh.agg
 	if len(m) == 0 {
 		return nil
 	}
-	sh.agg = make(map[string]*userAgg, len(m))
+	sh.agg = spare
 	return m
 }
 
-// mergeAggs adds every user's aggregate of from into into.
-func mergeAggs(into, from map[string]*userAgg) {
+// mergeAggs adds every user's aggregate of from into into, then empties
+// from for reuse; spare, the map offered to swapAgg, is kept for reuse if
+// swapAgg did not take it (from is nil).
+func mergeAggs(into, from, spare map[string]*userAgg) {
+	if from == nil {
+		aggMaps.Put(spare)
+		return
+	}
 	for u, ua := range from {
 		if have := into[u]; have != nil {
 			have.merge(ua)
@@ -499,6 +509,8 @@ func mergeAggs(into, from map[string]*userAgg) {
 			into[u] = ua
 		}
 	}
+	clear(from)
+	aggMaps.Put(from)
 }
 
 // Sweep drops sessions idle for longer than the session TTL (as their
@@ -506,10 +518,17 @@ func mergeAggs(into, from map[string]*userAgg) {
 // session, in shards [from, from+n). A mark needs no keeping without a
 // session: a new session starts after it. It returns the sessions left in
 // those shards.
+//
+// It lets go of a shard's lock after every sweepChunk records it looks at,
+// so an announce hashed to the shard waits for a chunk, not for the whole
+// shard (thousands of records at a million sessions). A record Apply adds
+// meanwhile may or may not be visited (it is fresh either way); a session
+// Apply touches meanwhile is judged by its new time if not visited yet.
 func (a *LocalAccountant) Sweep(now int64, from, n int) (live int) {
 	for i := from; i < from+n && i < len(a.shards); i++ {
 		sh := &a.shards[i]
 		sh.mu.Lock()
+		seen := 0
 		for k, r := range sh.recs {
 			kept := r.sessions[:0]
 			for _, s := range r.sessions {
@@ -523,12 +542,30 @@ func (a *LocalAccountant) Sweep(now int64, from, n int) (live int) {
 			if len(r.sessions) == 0 {
 				delete(sh.recs, k)
 			}
+			// Each record is read, judged and dropped in one hold, and the
+			// next iteration step runs under the lock again: Apply's writes
+			// in between are ordered before it, and a range may see entries
+			// added and removed while it runs.
+			if seen++; seen%sweepChunk == 0 {
+				sh.mu.Unlock()
+				sweepYield(sh)
+				sh.mu.Lock()
+			}
 		}
 		live += sh.live
 		sh.mu.Unlock()
 	}
 	return live
 }
+
+// sweepChunk is how many records Sweep looks at per hold of a shard's lock
+// (tens of µs).
+const sweepChunk = 256
+
+// sweepYield runs between Sweep's chunks, the shard unlocked: an announce
+// woken by the unlock takes the lock before Sweep takes it back (a
+// sync.Mutex lets the unlocker barge in otherwise). Tests replace it.
+var sweepYield = func(*localShard) { runtime.Gosched() }
 
 // Shards is the number of shards Sweep walks.
 func (a *LocalAccountant) Shards() int { return len(a.shards) }

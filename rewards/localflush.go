@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,7 @@ type LocalFlusher struct {
 	pendingAt int64               // when pending was taken
 	group     int                 // users per call
 	sweepAt   int
+	scratch   flushScratch
 
 	flushes    prometheus.Counter
 	failures   prometheus.Counter
@@ -398,11 +400,12 @@ func (f *LocalFlusher) write(ctx context.Context) error {
 		}
 		pipe = f.rdb.Pipeline()
 	}
+	sc := &f.scratch
+	defer sc.release()
 	cmds := make([]*redis.Cmd, len(f.calls))
-	keys := make([][]string, len(f.calls))
-	args := make([][]any, len(f.calls))
+	keys, args := sc.calls(len(f.calls))
 	for i, c := range f.calls {
-		keys[i], args[i] = f.callArgs(c)
+		keys[i], args[i] = f.callArgs(keys[i], args[i], c)
 		cmds[i] = flushScript.EvalSha(ctx, pipe, keys[i], args[i]...)
 	}
 	_, _ = pipe.Exec(ctx)
@@ -452,15 +455,87 @@ func (f *LocalFlusher) write(ctx context.Context) error {
 	return nil
 }
 
-// callArgs builds flush.lua's keys and arguments for one call.
-func (f *LocalFlusher) callArgs(c flushCall) ([]string, []any) {
+// aggMaps recycles the shards' aggregate maps: take and Snapshot install a
+// map an earlier flush emptied (cleared outside the lock), so a shard's
+// lock is held for a swap, never for an allocation.
+var aggMaps = sync.Pool{New: func() any { return make(map[string]*userAgg) }}
+
+// flushScratch holds what building flush.lua's arguments needs, kept from
+// one flush to the next: a flush of many users then allocates its keys,
+// addresses and numbers, not the slices and maps around them (garbage that
+// starts GC cycles while announces run).
+type flushScratch struct {
+	keys   [][]string // per call
+	args   [][]any
+	fields []flushField
+	sets   []ipSet
+	setOf  map[ipSetKey]int // index in sets
+	names  map[string]any   // "pts:<pool>", boxed once
+}
+
+type flushField struct {
+	name any // a string
+	key  string
+	v    int64
+}
+
+type ipSetKey struct {
+	ih [20]byte
+	e  int64
+}
+
+type ipSet struct {
+	ipSetKey
+	ips []string
+}
+
+// calls returns n emptied key and argument slices.
+func (sc *flushScratch) calls(n int) ([][]string, [][]any) {
+	for len(sc.keys) < n {
+		sc.keys = append(sc.keys, nil)
+		sc.args = append(sc.args, nil)
+	}
+	for i := range n {
+		sc.keys[i], sc.args[i] = sc.keys[i][:0], sc.args[i][:0]
+	}
+	return sc.keys[:n], sc.args[:n]
+}
+
+// release drops the references the last flush left in the buffers.
+func (sc *flushScratch) release() {
+	for i := range sc.keys {
+		clear(sc.keys[i][:cap(sc.keys[i])])
+		clear(sc.args[i][:cap(sc.args[i])])
+	}
+	for _, set := range sc.sets[:cap(sc.sets)] {
+		clear(set.ips[:cap(set.ips)])
+	}
+	clear(sc.fields[:cap(sc.fields)])
+}
+
+// ptsName is "pts:"+pool as an interface value, made once per pool.
+func (sc *flushScratch) ptsName(pool string) any {
+	if n, ok := sc.names[pool]; ok {
+		return n
+	}
+	if sc.names == nil || len(sc.names) >= 4096 {
+		sc.names = make(map[string]any)
+	}
+	n := any("pts:" + pool)
+	sc.names[pool] = n
+	return n
+}
+
+// callArgs builds flush.lua's keys and arguments for one call, appending
+// to keys and args (emptied).
+func (f *LocalFlusher) callArgs(keys []string, args []any, c flushCall) ([]string, []any) {
 	// One Redis: the chain token, and the lease checked in the same script
 	// as the writes. A Cluster: a token in the user's slot, the lease
 	// checked by renew just before.
-	keys := []string{KeyFlushToken("", f.instance), KeyLocalLease}
-	args := []any{c.seq, "chain", int64(tokenTTL / time.Second), f.epochTTL, f.base, f.lease, len(c.users)}
+	keys = append(keys, KeyFlushToken("", f.instance), KeyLocalLease)
+	args = append(args, c.seq, "chain", int64(tokenTTL/time.Second), f.epochTTL, f.base, f.lease, len(c.users))
 	if !f.ordered {
-		keys = []string{KeyFlushToken(c.users[0], f.instance)}
+		keys = append(keys[:0], KeyFlushToken(c.users[0], f.instance))
 		args[1], args[5] = "max", ""
 	}
 	for _, u := range c.users {
@@ -471,64 +546,79 @@ func (f *LocalFlusher) callArgs(c flushCall) ([]string, []any) {
 
 // userArgs appends one user's segment of a flush.lua call.
 func (f *LocalFlusher) userArgs(keys []string, args []any, user string, ua *userAgg) ([]string, []any) {
+	sc := &f.scratch
 	args = append(args, len(ua.epochs))
 	slices.SortFunc(ua.epochs, func(x, y epochAgg) int { return cmp.Compare(x.e, y.e) })
 	for _, ea := range ua.epochs {
 		keys = append(keys, KeyUserEpoch(user, ea.e))
-		fields := map[string]int64{}
+		fields := sc.fields[:0]
 		if ea.seedS > 0 {
-			fields["seed_s"] = ea.seedS
+			fields = append(fields, flushField{"seed_s", "seed_s", ea.seedS})
 		}
 		if ea.up > 0 {
-			fields["up"] = ea.up
+			fields = append(fields, flushField{"up", "up", ea.up})
 		}
 		if ea.down > 0 {
-			fields["down"] = ea.down
+			fields = append(fields, flushField{"down", "down", ea.down})
 		}
 		for _, p := range ea.pts {
 			if p.pts <= 0 {
 				continue
 			}
+		pools:
 			for _, pool := range p.pools {
 				if pool == "" || strings.ContainsRune(pool, ',') {
 					continue // PoolIndex never lists one; account.lua skips empties too
 				}
-				fields["pts:"+pool] = satAdd(fields["pts:"+pool], p.pts)
+				for i := range fields {
+					if fd := &fields[i]; len(fd.key) == 4+len(pool) && fd.key[:4] == "pts:" && fd.key[4:] == pool {
+						fd.v = satAdd(fd.v, p.pts)
+						continue pools
+					}
+				}
+				n := sc.ptsName(pool)
+				fields = append(fields, flushField{n, n.(string), p.pts})
 			}
 		}
-		names := make([]string, 0, len(fields))
-		for n := range fields {
-			names = append(names, n)
+		slices.SortFunc(fields, func(x, y flushField) int { return strings.Compare(x.key, y.key) })
+		args = append(args, len(fields))
+		for _, fd := range fields {
+			args = append(args, fd.name, fd.v)
 		}
-		slices.Sort(names)
-		args = append(args, len(names))
-		for _, n := range names {
-			args = append(args, n, fields[n])
-		}
+		sc.fields = fields
 	}
-	type set struct {
-		ih [20]byte
-		e  int64
+	if sc.setOf == nil {
+		sc.setOf = make(map[ipSetKey]int)
 	}
-	var order []set
-	byIP := map[set][]string{}
+	sets := sc.sets[:0]
 	for _, ip := range ua.ips {
-		s := set{ip.ih, ip.e}
-		txt := ipText(ip.ip)
-		if _, ok := byIP[s]; !ok {
-			order = append(order, s)
+		k := ipSetKey{ip.ih, ip.e}
+		i, ok := sc.setOf[k]
+		if !ok {
+			i = len(sets)
+			sc.setOf[k] = i
+			if len(sets) < cap(sets) {
+				sets = sets[:i+1]
+				sets[i].ipSetKey, sets[i].ips = k, sets[i].ips[:0]
+			} else {
+				sets = append(sets, ipSet{ipSetKey: k})
+			}
 		}
-		if !slices.Contains(byIP[s], txt) {
-			byIP[s] = append(byIP[s], txt)
+		txt := ipText(ip.ip)
+		if !slices.Contains(sets[i].ips, txt) {
+			sets[i].ips = append(sets[i].ips, txt)
 		}
 	}
-	args = append(args, len(order))
-	for _, s := range order {
+	args = append(args, len(sets))
+	for i := range sets {
+		s := &sets[i]
+		delete(sc.setOf, s.ipSetKey)
 		keys = append(keys, KeyTorrentIPs(user, hex.EncodeToString(s.ih[:]), s.e))
-		args = append(args, len(byIP[s]))
-		for _, ip := range byIP[s] {
+		args = append(args, len(s.ips))
+		for _, ip := range s.ips {
 			args = append(args, ip)
 		}
 	}
+	sc.sets = sets
 	return keys, args
 }

@@ -46,8 +46,9 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 	records, skipped := 0, 0
 	for i := range f.acct.shards {
 		sh := &f.acct.shards[i]
+		spare := aggMaps.Get().(map[string]*userAgg)
 		sh.mu.Lock()
-		agg := sh.swapAgg()
+		agg := sh.swapAgg(spare)
 		for k, r := range sh.recs {
 			if len(r.sessions) == 0 {
 				continue
@@ -64,7 +65,7 @@ func (f *LocalFlusher) Snapshot(ctx context.Context) error {
 			}
 		}
 		sh.mu.Unlock()
-		mergeAggs(m, agg)
+		mergeAggs(m, agg, spare)
 	}
 	if len(part) > 0 {
 		parts = append(parts, part)
