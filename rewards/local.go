@@ -62,6 +62,20 @@ type utRecord struct {
 	// Addresses already recorded for ipEpoch: each is written to Redis once.
 	ipEpoch int64
 	ips     [][16]byte
+	// The first session and address live in the record itself: a user
+	// mostly runs one client per torrent, and one allocation then holds
+	// the whole record (an announce touches one memory region instead of
+	// three, at the same heap per session). More spill to the heap as
+	// append grows the slices.
+	inlSessions [1]localSession
+	inlIPs      [1][16]byte
+}
+
+// newUTRecord returns an empty record whose slices start in its own arrays.
+func newUTRecord() *utRecord {
+	r := &utRecord{}
+	r.sessions, r.ips = r.inlSessions[:0], r.inlIPs[:0]
+	return r
 }
 
 type localSession struct {
@@ -213,7 +227,7 @@ func (a *LocalAccountant) apply(sh *localShard, ev *Event, minOpen int64, pools 
 	k := utKey{ev.User, ev.InfoHash}
 	r := sh.recs[k]
 	if r == nil {
-		r = &utRecord{}
+		r = newUTRecord()
 		sh.recs[k] = r
 	}
 	var ua *userAgg // the user's aggregate: looked up once, when first needed

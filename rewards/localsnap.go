@@ -164,13 +164,18 @@ func decodeRecords(b []byte, fn func(k utKey, r *utRecord)) error {
 		k.user = string(b[:ul])
 		copy(k.ih[:], b[ul:ul+20])
 		b = b[ul+20:]
-		r := &utRecord{mark: int64(binary.LittleEndian.Uint64(b))}
+		r := newUTRecord()
+		r.mark = int64(binary.LittleEndian.Uint64(b))
 		n := int(binary.LittleEndian.Uint16(b[8:]))
 		b = b[10:]
 		if len(b) < n*snapSessionLen {
 			return errors.New("truncated sessions")
 		}
-		r.sessions = make([]localSession, n)
+		if n <= cap(r.sessions) {
+			r.sessions = r.sessions[:n]
+		} else {
+			r.sessions = make([]localSession, n)
+		}
 		for i := range r.sessions {
 			s := &r.sessions[i]
 			copy(s.pid[:], b)
