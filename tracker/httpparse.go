@@ -73,24 +73,15 @@ func (q *httpQuery) parse(target string, maxHashes int) error {
 	for i := range q.vals {
 		q.vals[i].start = -1
 	}
-	for s := q.query; s != ""; {
-		pair := s
-		if i := strings.IndexAny(s, "&;"); i >= 0 {
-			pair, s = s[:i], s[i+1:]
-		} else {
-			s = ""
-		}
-		if pair == "" {
+	for rest := q.query; rest != ""; {
+		var key, value string
+		var ok bool
+		if key, value, rest, ok = nextPair(rest); !ok {
 			continue
-		}
-		key, value := pair, ""
-		if i := strings.IndexByte(pair, '='); i >= 0 {
-			key, value = pair[:i], pair[i+1:]
 		}
 		// Unescape the key onto buf's end, then drop it again: only its
 		// name matters.
 		mark := len(q.buf)
-		var ok bool
 		if q.buf, ok = appendUnescaped(q.buf, key); !ok {
 			return errHTTPEscape
 		}
@@ -174,19 +165,10 @@ func (q *httpQuery) uint(k, bits int) (n uint64, ok bool, err error) {
 func (q *httpQuery) String(key string) (string, bool) {
 	var val string
 	found := false
-	for s := q.query; s != ""; {
-		pair := s
-		if i := strings.IndexAny(s, "&;"); i >= 0 {
-			pair, s = s[:i], s[i+1:]
-		} else {
-			s = ""
-		}
-		if pair == "" {
+	for rest := q.query; rest != ""; {
+		k, v, r, ok := nextPair(rest)
+		if rest = r; !ok {
 			continue
-		}
-		k, v := pair, ""
-		if i := strings.IndexByte(pair, '='); i >= 0 {
-			k, v = pair[:i], pair[i+1:]
 		}
 		k, err := url.QueryUnescape(k)
 		if err != nil || k == "info_hash" || strings.ToLower(k) != key {
@@ -197,6 +179,23 @@ func (q *httpQuery) String(key string) (string, bool) {
 		}
 	}
 	return val, found
+}
+
+// nextPair splits the first key=value pair off query (pairs end at '&' or
+// ';', as chihaya's parser has them); ok false for an empty pair.
+func nextPair(query string) (key, value, rest string, ok bool) {
+	pair := query
+	if i := strings.IndexAny(query, "&;"); i >= 0 {
+		pair, rest = query[:i], query[i+1:]
+	}
+	if pair == "" {
+		return "", "", rest, false
+	}
+	key = pair
+	if i := strings.IndexByte(pair, '='); i >= 0 {
+		key, value = pair[:i], pair[i+1:]
+	}
+	return key, value, rest, true
 }
 
 // RawPath implements bittorrent.Params.

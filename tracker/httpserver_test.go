@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seedpay/seedpay/middleware/auth"
+	"github.com/seedpay/seedpay/middleware/registry"
 )
 
 func TestParseFastHead(t *testing.T) {
@@ -115,6 +116,23 @@ func dialRaw(t *testing.T, s *stack) *rawConn {
 	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
+// newHTTPStack is a stack with user alice and torrent ihX registered.
+func newHTTPStack(t *testing.T, mutate func(*Config, *auth.Config)) (*stack, registry.User) {
+	t.Helper()
+	s := newStack(t, mutate)
+	u := s.user(t, "alice")
+	s.torrent(t, ihX)
+	return s, u
+}
+
+// rawGet is a GET of target over HTTP/1.1 with the given header lines.
+func rawGet(target string, headers ...string) string {
+	return "GET " + target + " HTTP/1.1\r\n" + strings.Join(append(headers, ""), "\r\n") + "\r\n"
+}
+
+// seeder1 is the announce of a seeding peer 1 on ihX.
+var seeder1 = announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: 50, compact: true}
+
 func (r *rawConn) send(s string) {
 	r.t.Helper()
 	if _, err := io.WriteString(r.c, s); err != nil {
@@ -158,13 +176,11 @@ func gaugeValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 // other and pipelined, are answered on one connection by our own loop
 // (nothing handed to net/http), with net/http-compatible replies.
 func TestHTTPFastPathKeepAlive(t *testing.T) {
-	s := newStack(t, nil)
-	u := s.user(t, "alice")
-	s.torrent(t, ihX)
+	s, u := newHTTPStack(t, nil)
 	c := dialRaw(t, s)
 	get := func(i int) string {
 		a := announce{peerID: peerID(i), ih: ihX, port: uint16(7000 + i), left: uint64(i % 2), numwant: 50, compact: true}
-		return "GET /announce/" + u.Passkey + "?" + a.query() + " HTTP/1.1\r\nHost: t\r\n\r\n"
+		return rawGet("/announce/"+u.Passkey+"?"+a.query(), "Host: t")
 	}
 	for i := range 3 {
 		c.send(get(i))
@@ -181,7 +197,7 @@ func TestHTTPFastPathKeepAlive(t *testing.T) {
 		}
 	}
 	// Pipelined: both requests in one write, the answers in order.
-	c.send(get(3) + "GET /scrape/" + u.Passkey + "?info_hash=" + ih20 + " HTTP/1.1\r\n\r\n")
+	c.send(get(3) + rawGet("/scrape/"+u.Passkey+"?info_hash="+ih20))
 	if _, body := c.read(http.MethodGet); !strings.Contains(string(body), "8:intervali") {
 		t.Fatalf("pipelined announce: %q", body)
 	}
@@ -211,9 +227,7 @@ func TestHTTPFastPathKeepAlive(t *testing.T) {
 // TestHTTPFastPathFailures: bad requests get a bencoded failure reason on
 // the fast path and the connection stays usable.
 func TestHTTPFastPathFailures(t *testing.T) {
-	s := newStack(t, nil)
-	u := s.user(t, "alice")
-	s.torrent(t, ihX)
+	s, u := newHTTPStack(t, nil)
 	c := dialRaw(t, s)
 	for _, tt := range []struct{ target, want string }{
 		{"/announce?" + goodQS, "missing passkey"},
@@ -222,7 +236,7 @@ func TestHTTPFastPathFailures(t *testing.T) {
 		{"/announce/nosuchpasskey?" + goodQS, "passkey"},
 		{"/scrape/" + u.Passkey, "no info_hash parameter supplied"},
 	} {
-		c.send("GET " + tt.target + " HTTP/1.1\r\n\r\n")
+		c.send(rawGet(tt.target))
 		resp, body := c.read(http.MethodGet)
 		if resp.StatusCode != 200 || !strings.Contains(string(body), "14:failure reason") || !strings.Contains(string(body), tt.want) {
 			t.Fatalf("%s: %d %q, want a failure reason with %q", tt.target, resp.StatusCode, body, tt.want)
@@ -237,15 +251,13 @@ func TestHTTPFastPathFailures(t *testing.T) {
 // HEAD, a body) goes to net/http with every byte already read, and
 // net/http keeps serving the connection, announces included.
 func TestHTTPHandoff(t *testing.T) {
-	s := newStack(t, nil)
-	u := s.user(t, "alice")
-	s.torrent(t, ihX)
+	s, u := newHTTPStack(t, nil)
 	s.srv.HandleHTTP("POST /echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		_, _ = w.Write(append([]byte("echo:"), body...))
 	}))
-	a := announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: 50, compact: true}
-	announceReq := "GET /announce/" + u.Passkey + "?" + a.query() + " HTTP/1.1\r\nHost: t\r\n\r\n"
+	a := seeder1
+	announceReq := rawGet("/announce/"+u.Passkey+"?"+a.query(), "Host: t")
 
 	c := dialRaw(t, s)
 	c.send(announceReq)
@@ -270,7 +282,7 @@ func TestHTTPHandoff(t *testing.T) {
 		t.Fatalf("HEAD: %d", resp.StatusCode)
 	}
 	n := dialRaw(t, s)
-	n.send("GET /nothing HTTP/1.1\r\nHost: t\r\n\r\n")
+	n.send(rawGet("/nothing", "Host: t"))
 	if resp, _ := n.read(http.MethodGet); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown route: %d", resp.StatusCode)
 	}
@@ -282,18 +294,16 @@ func TestHTTPHandoff(t *testing.T) {
 // TestHTTPHeadLimits: a head over 16 KiB is refused with 431 and counted;
 // an HTTP/1.0 request is answered and closed.
 func TestHTTPHeadLimits(t *testing.T) {
-	s := newStack(t, nil)
-	u := s.user(t, "alice")
-	s.torrent(t, ihX)
+	s, u := newHTTPStack(t, nil)
 	c := dialRaw(t, s)
-	c.send("GET /announce/" + u.Passkey + " HTTP/1.1\r\nX-Pad: " + strings.Repeat("a", httpMaxHead) + "\r\n\r\n")
+	c.send(rawGet("/announce/"+u.Passkey, "X-Pad: "+strings.Repeat("a", httpMaxHead)))
 	if resp, _ := c.read(http.MethodGet); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !resp.Close {
 		t.Fatalf("oversized head: %d close %v", resp.StatusCode, resp.Close)
 	}
 	if got := counterValue(t, s.reg, "seedpay_tracker_malformed_total", "protocol", "http"); got != 1 {
 		t.Fatalf("malformed_total{http} = %v, want 1", got)
 	}
-	a := announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: 50, compact: true}
+	a := seeder1
 	old := dialRaw(t, s)
 	old.send("GET /announce/" + u.Passkey + "?" + a.query() + " HTTP/1.0\r\n\r\n")
 	resp, body := old.read(http.MethodGet)
@@ -308,15 +318,13 @@ func TestHTTPHeadLimits(t *testing.T) {
 // TestHTTPRealIPHeader: behind a proxy the peer's address comes from the
 // configured header, on the fast path as on net/http's.
 func TestHTTPRealIPHeader(t *testing.T) {
-	s := newStack(t, func(c *Config, _ *auth.Config) { c.RealIPHeader = "X-Forwarded-For" })
-	u := s.user(t, "alice")
-	s.torrent(t, ihX)
+	s, u := newHTTPStack(t, func(c *Config, _ *auth.Config) { c.RealIPHeader = "X-Forwarded-For" })
 	c := dialRaw(t, s)
-	seed := announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: 50, compact: true}
-	c.send("GET /announce/" + u.Passkey + "?" + seed.query() + " HTTP/1.1\r\nX-Forwarded-For: 192.0.2.77\r\n\r\n")
+	seed := seeder1
+	c.send(rawGet("/announce/"+u.Passkey+"?"+seed.query(), "X-Forwarded-For: 192.0.2.77"))
 	c.read(http.MethodGet)
 	leech := announce{peerID: peerID(2), ih: ihX, port: 7002, left: 9, numwant: 50, compact: true}
-	c.send("GET /announce/" + u.Passkey + "?" + leech.query() + " HTTP/1.1\r\n\r\n")
+	c.send(rawGet("/announce/" + u.Passkey + "?" + leech.query()))
 	_, body := c.read(http.MethodGet)
 	d, err := bencode.Unmarshal(body)
 	if err != nil {
@@ -331,12 +339,10 @@ func TestHTTPRealIPHeader(t *testing.T) {
 // TestHTTPShutdownClosesIdle: shutdown closes idle keep-alive connections
 // at once and returns.
 func TestHTTPShutdownClosesIdle(t *testing.T) {
-	s := newStack(t, nil)
-	u := s.user(t, "alice")
-	s.torrent(t, ihX)
+	s, u := newHTTPStack(t, nil)
 	c := dialRaw(t, s)
-	a := announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: 50, compact: true}
-	c.send("GET /announce/" + u.Passkey + "?" + a.query() + " HTTP/1.1\r\n\r\n")
+	a := seeder1
+	c.send(rawGet("/announce/" + u.Passkey + "?" + a.query()))
 	c.read(http.MethodGet)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -370,7 +376,7 @@ func BenchmarkHTTPConn(b *testing.B) {
 			reqs := make([][]byte, 1000)
 			for i := range reqs {
 				a := announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30, compact: true}
-				reqs[i] = []byte("GET /announce/" + u.Passkey + "?" + a.query() + " HTTP/1.1\r\nHost: t\r\nUser-Agent: bench\r\n\r\n")
+				reqs[i] = []byte(rawGet("/announce/"+u.Passkey+"?"+a.query(), "Host: t", "User-Agent: bench"))
 			}
 			roundTrip := func(req []byte) {
 				if _, err := c.Write(req); err != nil {
@@ -411,7 +417,7 @@ func fastAnnounces() [][]byte {
 	heads := make([][]byte, 1000)
 	for i := range heads {
 		a := announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30, compact: true}
-		heads[i] = []byte("GET /announce/" + fuzzPasskey + "?" + a.query() + " HTTP/1.1\r\nHost: tracker\r\nUser-Agent: qBittorrent/4.6.2\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+		heads[i] = []byte(rawGet("/announce/"+fuzzPasskey+"?"+a.query(), "Host: tracker", "User-Agent: qBittorrent/4.6.2", "Accept-Encoding: gzip", "Connection: close"))
 	}
 	return heads
 }
@@ -497,19 +503,17 @@ func FuzzFastHead(f *testing.F) {
 // TestHTTPTimeouts: a connection that sends half a request head is closed
 // after the read timeout, an idle keep-alive one after the idle timeout.
 func TestHTTPTimeouts(t *testing.T) {
-	s := newStack(t, func(c *Config, _ *auth.Config) {
+	s, u := newHTTPStack(t, func(c *Config, _ *auth.Config) {
 		c.HTTPReadTimeout, c.HTTPIdleTimeout = 200*time.Millisecond, 300*time.Millisecond
 	})
-	u := s.user(t, "alice")
-	s.torrent(t, ihX)
 	slow := dialRaw(t, s)
 	slow.send("GET /announce/" + u.Passkey + " HTTP/1.1\r\nHost:")
 	if _, err := slow.br.ReadByte(); err != io.EOF {
 		t.Fatalf("half a head: %v, want the server to close (EOF)", err)
 	}
 	idle := dialRaw(t, s)
-	a := announce{peerID: peerID(1), ih: ihX, port: 7001, numwant: 50, compact: true}
-	idle.send("GET /announce/" + u.Passkey + "?" + a.query() + " HTTP/1.1\r\n\r\n")
+	a := seeder1
+	idle.send(rawGet("/announce/" + u.Passkey + "?" + a.query()))
 	idle.read(http.MethodGet)
 	if _, err := idle.br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection: %v, want the server to close (EOF)", err)
