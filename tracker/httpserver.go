@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -150,6 +151,7 @@ func (f *httpFrontend) serve(l net.Listener) error {
 	f.conns.mu.Lock()
 	if f.conns.closing.Load() {
 		f.conns.mu.Unlock()
+		_ = l.Close()
 		return nil
 	}
 	f.conns.ln = l
@@ -183,6 +185,7 @@ func (f *httpFrontend) serve(l net.Listener) error {
 		c := &httpConn{f: f, nc: nc, bufp: bp, buf: (*bp)[:0]}
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.remote, _ = netip.AddrFromSlice(ta.IP)
+			c.remote = c.remote.Unmap() // as net/http's RemoteAddr string has it
 		}
 		if !f.conns.add(c) {
 			_ = nc.Close()
@@ -223,11 +226,15 @@ func (f *httpFrontend) shutdown(ctx context.Context) error {
 
 func (c *httpConn) serve() {
 	f := c.f
-	handedOff := false
+	handedOff, replied := false, false
 	defer func() {
 		f.conns.remove(c)
 		f.metrics.httpConns.Dec()
-		if !handedOff {
+		switch {
+		case handedOff:
+		case replied:
+			c.lingerClose()
+		default:
 			_ = c.nc.Close()
 		}
 		if cap(c.buf) == httpReadBuf { // not grown for a long head
@@ -241,6 +248,7 @@ func (c *httpConn) serve() {
 			if errors.Is(err, errHeadTooLarge) {
 				f.metrics.dropped[protoHTTP].Inc()
 				c.writeRaw("HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				replied = true
 			}
 			return
 		}
@@ -253,7 +261,14 @@ func (c *httpConn) serve() {
 		if c.r == len(c.buf) {
 			c.buf, c.r = c.buf[:0], 0
 		}
-		if !c.answer(&h) || h.close || f.conns.closing.Load() {
+		if f.conns.closing.Load() {
+			h.close, h.keepAlive = true, false // the last reply says so
+		}
+		if !c.answer(&h) {
+			return
+		}
+		if h.close {
+			replied = true
 			return
 		}
 	}
@@ -304,6 +319,18 @@ func (c *httpConn) writeReply(b []byte, h *fastHead, now time.Time) bool {
 	c.renewDeadline(&c.wdl, now, c.f.writeTimeout, c.nc.SetWriteDeadline)
 	_, err := c.nc.Write(out)
 	return err == nil
+}
+
+// lingerClose closes after a last reply: it half-closes and reads what the
+// client still sends (up to 256 KiB or 500 ms), so that closing with unread
+// input does not reset the connection and destroy the reply in flight (as
+// net/http's closeWriteAndWait).
+func (c *httpConn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 256<<10))
+	}
+	_ = c.nc.Close()
 }
 
 func (c *httpConn) writeRaw(s string) {
@@ -378,7 +405,7 @@ func (c *httpConn) readHead() ([]byte, error) {
 			return nil, net.ErrClosed // shutdown closed it
 		}
 		if n > 0 && started.IsZero() {
-			started = now
+			started = time.Now() // the head began now, not when the wait did
 		}
 		c.buf = c.buf[:len(c.buf)+n]
 		if err != nil && n == 0 {
@@ -415,6 +442,41 @@ type fastHead struct {
 	realIP    string
 	close     bool // close after the reply
 	keepAlive bool // an HTTP/1.0 client asked to keep the connection
+}
+
+// printable: no control bytes, no DEL, no space (a request target).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldValue: a header value's bytes (RFC 9110: visible, space, tab,
+// obs-text), no other control byte.
+func fieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken: a header name (RFC 9110 tchar).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // parseFastHead reads head if it is a request the fast path answers: a GET
@@ -468,7 +530,7 @@ func parseFastHead(head []byte, realIPHeader string) (h fastHead, ok bool) {
 		}
 		h.passkey = seg
 	}
-	if strings.ContainsAny(h.target, " \t#") {
+	if strings.ContainsAny(h.target, " \t#") || !printable(h.target) {
 		return h, false
 	}
 	sawClose, sawKeepAlive, sawRealIP := false, false, false
@@ -482,10 +544,15 @@ func parseFastHead(head []byte, realIPHeader string) (h fastHead, ok bool) {
 			break
 		}
 		colon := strings.IndexByte(line, ':')
-		if colon <= 0 || strings.ContainsAny(line[:colon], " \t") {
+		if colon <= 0 || !isToken(line[:colon]) {
 			return h, false // also obsolete line folding
 		}
 		name, value := line[:colon], strings.Trim(line[colon+1:], " \t")
+		if !fieldValue(value) {
+			// A bare CR or another control byte: net/http refuses it
+			// (a lenient proxy in front might read it otherwise).
+			return h, false
+		}
 		switch {
 		case strings.EqualFold(name, "Connection"):
 			for tok := range strings.SplitSeq(value, ",") {

@@ -57,6 +57,11 @@ func TestParseFastHead(t *testing.T) {
 		{"folded header", "GET /announce/pk HTTP/1.1\r\nA: b\r\n c\r\n\r\n", handoff, 0, "", false, false, ""},
 		{"space before colon", "GET /announce/pk HTTP/1.1\r\nHost : x\r\n\r\n", handoff, 0, "", false, false, ""},
 		{"no colon", "GET /announce/pk HTTP/1.1\r\nHost\r\n\r\n", handoff, 0, "", false, false, ""},
+		{"bare CR in a value", "GET /announce/pk HTTP/1.1\r\nX: a\rTransfer-Encoding: chunked\r\n\r\n", handoff, 0, "", false, false, ""},
+		{"control byte in a value", "GET /announce/pk HTTP/1.1\r\nX: a\x00b\r\n\r\n", handoff, 0, "", false, false, ""},
+		{"control byte in the target", "GET /announce/pk?a=\x01 HTTP/1.1\r\n\r\n", handoff, 0, "", false, false, ""},
+		{"bad name", "GET /announce/pk HTTP/1.1\r\nHo(st: x\r\n\r\n", handoff, 0, "", false, false, ""},
+		{"tab in a value", "GET /announce/pk HTTP/1.1\r\nUser-Agent: a\tb\r\n\r\n", ok, actionAnnounce, "pk", false, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -517,5 +522,32 @@ func TestHTTPTimeouts(t *testing.T) {
 	idle.read(http.MethodGet)
 	if _, err := idle.br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection: %v, want the server to close (EOF)", err)
+	}
+}
+
+// TestHTTPHeadAfterIdle: a head that needs more than one read (sent in two
+// parts, or longer than the first buffer) after the connection sat idle for
+// longer than the read timeout still gets its answer: the read timeout
+// counts from the head's first byte, not from the start of the idle wait.
+func TestHTTPHeadAfterIdle(t *testing.T) {
+	s, u := newHTTPStack(t, func(c *Config, _ *auth.Config) {
+		c.HTTPReadTimeout, c.HTTPIdleTimeout = 200*time.Millisecond, 10*time.Second
+	})
+	c := dialRaw(t, s)
+	a := seeder1
+	req := rawGet("/announce/"+u.Passkey+"?"+a.query(), "Host: t")
+	c.send(req)
+	c.read(http.MethodGet)
+	time.Sleep(300 * time.Millisecond)
+	c.send(req[:20])
+	time.Sleep(50 * time.Millisecond)
+	c.send(req[20:])
+	if _, body := c.read(http.MethodGet); !strings.Contains(string(body), "8:intervali") {
+		t.Fatalf("split head after idle: %q", body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	c.send(rawGet("/announce/"+u.Passkey+"?"+a.query(), "Host: t", "X-Pad: "+strings.Repeat("p", 6000)))
+	if _, body := c.read(http.MethodGet); !strings.Contains(string(body), "8:intervali") {
+		t.Fatalf("6 KB head after idle: %q", body)
 	}
 }

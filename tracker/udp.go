@@ -206,7 +206,7 @@ func (f *udpFrontend) drop(reason udpDrop, n int, err error) {
 		return
 	}
 	lvl := zapcore.DebugLevel
-	if reason == dropSendError {
+	if reason == dropSendError || reason == dropReadError {
 		lvl = zapcore.WarnLevel
 	}
 	if ce := f.log.Check(lvl, "udp datagrams dropped"); ce != nil {

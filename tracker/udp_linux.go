@@ -126,10 +126,10 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 	b := newMMsgBatch(size, w.f.replyCap)
 	for {
 		if err := rc.Read(b.recvFn); err != nil {
+			// Deadlines and a closed socket only: the read's own errno
+			// is in b.errno.
 			if err = readErr(err); err == errStop {
 				return nil
-			} else if err == errLowMemory {
-				w.f.pauseLowMemory(err)
 			} else if err != nil {
 				return err
 			}
