@@ -116,6 +116,26 @@ func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// recvOutcome sorts a recvmmsg errno: read true when datagrams arrived,
+// false to read again, or the error that stops the worker.
+func (w *udpWorker) recvOutcome(errno syscall.Errno) (read bool, err error) {
+	switch errno {
+	case 0:
+		return true, nil
+	case unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EHOSTDOWN:
+		// Errors queued on the socket (ICMP after a reply to a vanished
+		// client): nothing to answer, read on.
+		return false, nil
+	case unix.ENOBUFS, unix.ENOMEM:
+		w.f.pauseLowMemory(errno)
+		return false, nil
+	default:
+		// Anything else would repeat on every read: fail like the
+		// portable loop does instead of spinning.
+		return false, fmt.Errorf("udp: recvmmsg: %w", errno)
+	}
+}
+
 // serveBatch reads up to size datagrams per recvmmsg, answers them all, then
 // sends the replies with one sendmmsg.
 func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
@@ -135,19 +155,10 @@ func (w *udpWorker) serveBatch(conn *net.UDPConn, size int) error {
 			}
 			continue
 		}
-		switch b.errno {
-		case 0:
-		case unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EHOSTDOWN:
-			// Errors queued on the socket (ICMP after a reply to a
-			// vanished client): nothing to answer, read on.
+		if read, err := w.recvOutcome(b.errno); err != nil {
+			return err
+		} else if !read {
 			continue
-		case unix.ENOBUFS, unix.ENOMEM:
-			w.f.pauseLowMemory(b.errno)
-			continue
-		default:
-			// Anything else would repeat on every read: fail like the
-			// portable loop does instead of spinning.
-			return fmt.Errorf("udp: recvmmsg: %w", b.errno)
 		}
 		if w.f.onBatch != nil {
 			w.f.onBatch(b.n)

@@ -139,3 +139,32 @@ func TestUDPBatchReadsSeveral(t *testing.T) {
 		t.Fatalf("first recvmmsg got %d datagram(s) of the %d queued, want several", first, sent)
 	}
 }
+
+// TestRecvOutcome: what the batch loop does with each recvmmsg errno:
+// read the batch, read again (queued ICMP errors; a kernel memory shortage,
+// counted and paused), or stop.
+func TestRecvOutcome(t *testing.T) {
+	w, reg, _ := newDropFrontend(t)
+	tests := []struct {
+		errno   unix.Errno
+		read    bool
+		stops   bool
+		counted float64 // read_error drops after this errno
+	}{
+		{0, true, false, 0},
+		{unix.ECONNREFUSED, false, false, 0},
+		{unix.EHOSTUNREACH, false, false, 0},
+		{unix.ENOBUFS, false, false, 1},
+		{unix.ENOMEM, false, false, 2},
+		{unix.EBADF, false, true, 2},
+	}
+	for _, tt := range tests {
+		read, err := w.recvOutcome(tt.errno)
+		if read != tt.read || (err != nil) != tt.stops {
+			t.Errorf("%v: read %v err %v, want read %v stop %v", tt.errno, read, err, tt.read, tt.stops)
+		}
+		if got := counterValue(t, reg, "seedpay_tracker_udp_dropped_total", "reason", "read_error"); got != tt.counted {
+			t.Errorf("%v: read_error = %v, want %v", tt.errno, got, tt.counted)
+		}
+	}
+}
