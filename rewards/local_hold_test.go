@@ -173,18 +173,8 @@ func BenchmarkLocalApplyDuringBackground(b *testing.B) {
 		b.StopTimer()
 		ap.finish(b)
 	})
-	srv := redistest.Start(b)
-	rdb := srv.Client(b)
-	cfg := acctConfig()
-	f, err := NewLocalFlusher(rdb, fx.a, cfg, LocalFlusherConfig{FlushInterval: time.Second}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f.now = func() time.Time { return time.Unix(acT0, 0).Add(cfg.Epoch.Grace) }
+	f := startedFlusher(b, fx.a)
 	ctx := context.Background()
-	if err := f.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
 	b.Run("flush", func(b *testing.B) {
 		ap := startApplier(fx)
 		b.ResetTimer()
@@ -219,17 +209,8 @@ func BenchmarkLocalApplyDuringBackground(b *testing.B) {
 func BenchmarkLocalFlushUsers(b *testing.B) {
 	const users, perUser = 10_000, 2
 	fx := newHoldFixture(b, users, perUser)
-	rdb := redistest.Start(b).Client(b)
-	cfg := acctConfig()
-	f, err := NewLocalFlusher(rdb, fx.a, cfg, LocalFlusherConfig{FlushInterval: time.Second}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f.now = func() time.Time { return time.Unix(acT0, 0).Add(cfg.Epoch.Grace) }
+	f := startedFlusher(b, fx.a)
 	ctx := context.Background()
-	if err := f.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -245,4 +226,21 @@ func BenchmarkLocalFlushUsers(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// startedFlusher is a started LocalFlusher for a on a fresh redis-server,
+// its clock in the benchmarks' first open epoch.
+func startedFlusher(b *testing.B, a *LocalAccountant) *LocalFlusher {
+	b.Helper()
+	rdb := redistest.Start(b).Client(b)
+	cfg := acctConfig()
+	f, err := NewLocalFlusher(rdb, a, cfg, LocalFlusherConfig{FlushInterval: time.Second}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.now = func() time.Time { return time.Unix(acT0, 0).Add(cfg.Epoch.Grace) }
+	if err := f.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return f
 }
