@@ -30,6 +30,14 @@ type localEnv struct {
 	now time.Time
 }
 
+// seedSecs is user u1's seeding seconds in epoch acE, as Redis has them.
+func (e *localEnv) seedSecs() string {
+	return e.rdb.HGet(e.ctx, KeyUserEpoch("u1", acE), "seed_s").Val()
+}
+
+// crash abandons the instance (no Stop) and waits out its lease.
+func (e *localEnv) crash() { time.Sleep(e.f.leaseTTL + 100*time.Millisecond) }
+
 func newLocalEnv(t testing.TB, rdb redis.UniversalClient) *localEnv {
 	t.Helper()
 	cfg := acctConfig()
@@ -455,7 +463,7 @@ func TestLocalGracefulRestartLosesNothing(t *testing.T) {
 	e2 := newLocalEnv(t, srv.Client(t))
 	seedRun(e2.a, 5, 5)
 	e2.flush()
-	if got := e2.rdb.HGet(e2.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "2700" {
+	if got := e2.seedSecs(); got != "2700" {
 		t.Fatalf("seed_s = %s, want 2700 (9 gaps of 300 s, the restart's included)", got)
 	}
 }
@@ -475,12 +483,12 @@ func TestLocalCrashNeverCreditsTwice(t *testing.T) {
 	e.now = time.Unix(acT0+1560, 0)
 	e.flush()
 	// Crash: no Stop; the lease is left to expire.
-	time.Sleep(e.f.leaseTTL + 100*time.Millisecond)
+	e.crash()
 
 	e2 := newLocalEnv(t, srv.Client(t))
 	seedRun(e2.a, 6, 2) // announces at acT0+1860 and +2160
 	e2.flush()
-	if got := e2.rdb.HGet(e2.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "2100" {
+	if got := e2.seedSecs(); got != "2100" {
 		t.Fatalf("seed_s = %s, want 2100: 1500 before the crash, then 1560..2160", got)
 	}
 }
@@ -492,14 +500,14 @@ func TestLocalCrashBeforeAnySnapshot(t *testing.T) {
 	e := newLocalEnv(t, srv.Client(t))
 	seedRun(e.a, 0, 3)
 	e.flush()
-	time.Sleep(e.f.leaseTTL + 100*time.Millisecond)
+	e.crash()
 	e2 := newLocalEnv(t, srv.Client(t))
 	if out := e2.a.Apply(&Event{User: "u1", Size: acSize, Seeders: acSeeders, Time: acT0 + 960, InfoHash: [20]byte{1}, PeerID: [20]byte{1}}, acE, nil); out.Code != CodeNew {
 		t.Fatalf("first announce after a crash with no snapshot: %v, want new", out.Code)
 	}
 	seedRun(e2.a, 4, 1) // acT0+1260: 300 s from the fresh start, nothing before it again
 	e2.flush()
-	if got := e2.rdb.HGet(e2.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "900" {
+	if got := e2.seedSecs(); got != "900" {
 		t.Fatalf("seed_s = %s, want 900 (600 before the crash, 300 after)", got)
 	}
 }
@@ -518,11 +526,11 @@ func TestLocalCrashOfARestorer(t *testing.T) {
 	seedRun(b.a, 3, 3) // 900 s, up to +1560
 	b.now = time.Unix(acT0+1560, 0)
 	b.flush()
-	time.Sleep(b.f.leaseTTL + 100*time.Millisecond) // crash
+	b.crash()
 	c := newLocalEnv(t, srv.Client(t))
 	seedRun(c.a, 6, 2)
 	c.flush()
-	if got := c.rdb.HGet(c.ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "2100" {
+	if got := c.seedSecs(); got != "2100" {
 		t.Fatalf("seed_s = %s, want 2100", got)
 	}
 }
@@ -758,7 +766,7 @@ func TestLocalLeaseLapse(t *testing.T) {
 	seedTwice(a.a, "u1", 1, acT0+100)
 	a.rdb.Del(ctx, KeyLocalLease) // lapsed (Redis unreachable past the TTL), nobody took it
 	a.flush()
-	if got := a.rdb.HGet(ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "600" {
+	if got := a.seedSecs(); got != "600" {
 		t.Fatalf("seed_s %q after taking a lapsed lease back, want 600", got)
 	}
 
@@ -771,7 +779,7 @@ func TestLocalLeaseLapse(t *testing.T) {
 	if err := a.f.Flush(ctx); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("Flush = %v, want ErrLeaseLost", err)
 	}
-	if got := a.rdb.HGet(ctx, KeyUserEpoch("u1", acE), "seed_s").Val(); got != "600" {
+	if got := a.seedSecs(); got != "600" {
 		t.Fatalf("seed_s %q: the stale instance wrote", got)
 	}
 	if err := a.f.Snapshot(ctx); err == nil {
