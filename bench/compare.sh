@@ -527,27 +527,29 @@ print_details() {
 
 print_latency() { # the open-loop step: p99 at half of each tracker's closed-loop peak (and --lat-rates)
   [ $DO_LAT = 1 ] || return 0
-  local run t d base f r what
+  local run t d base kbase f r what
   echo
-  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission); service = from the actual send; lag = pacer's send - schedule:"
+  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's own wake-up is left out); service = from the actual send; lag = pacer's send - schedule:"
   echo
-  echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99 ms, kernel stamp | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for run in $RUNS; do
     for r in half $LAT_RATES; do
       f=lat what="(half)"
       [ "$r" = half ] || { f=lat-$r; what="(fixed)"; }
-      base=""
-      [[ " $TRACKERS " == *" opentracker "* ]] && base=$(ms "$(kv "$WORK/$run-opentracker/$f" p99_us)")
+      base="" kbase=""
+      [[ " $TRACKERS " == *" opentracker "* ]] && base=$(ms "$(kv "$WORK/$run-opentracker/$f" p99_us)") \
+        kbase=$(ms "$(kv "$WORK/$run-opentracker/$f" kern_p99_us)")
       for t in $TRACKERS; do
         d=$WORK/$run-$t
         [ -f "$d/$f" ] || continue
         # The p99 says something about the tracker only if the pacer itself was
         # on time: its lag p99 below 1 ms (the target) and no request unsent.
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
           "$(kv "$d/udp" responses_per_s)" "$(kv "$d/$f" rate) $what" "$(kv "$d/$f" responses_per_s)" \
           "$(ms3 "$(kv "$d/$f" p50_us)")" "$(ms3 "$(kv "$d/$f" p90_us)")" \
           "$(ms3 "$(kv "$d/$f" p99_us)") ($(ratio "$(ms "$(kv "$d/$f" p99_us)")" "$base")x)" \
+          "$(ms3 "$(kv "$d/$f" kern_p99_us)") ($(ratio "$(ms "$(kv "$d/$f" kern_p99_us)")" "$kbase")x)" \
           "$(ms3 "$(kv "$d/$f" p999_us)")" "$(ms3 "$(kv "$d/$f" max_us)")" \
           "$(ms3 "$(kv "$d/$f" svc_p99_us)")" "$(ms3 "$(kv "$d/$f" lag_p99_us)")" \
           "$(kv "$d/$f" timeouts)" "$(kv "$d/$f" unsent)" \

@@ -38,6 +38,10 @@ type stats struct {
 	errors                       map[string]uint64
 	hist                         histogram // latency from the scheduled send (-rate) or the send
 	svc                          histogram // latency from the actual send (service time)
+	// kern is the latency from the scheduled send to the kernel's receive
+	// stamp (-rate, Linux): the generator's wake-up left out.
+	kern    histogram
+	stamped uint64 // replies that carried a kernel stamp
 	// slow counts the requests slower than -slow by when they were due
 	// within a second (slowBuckets buckets): a tracker's once-a-second
 	// work shows as a peak at one phase.
@@ -65,6 +69,8 @@ func (s *stats) add(o *stats) {
 	}
 	s.hist.merge(&o.hist)
 	s.svc.merge(&o.svc)
+	s.kern.merge(&o.kern)
+	s.stamped += o.stamped
 	for i, c := range o.slow {
 		s.slow[i] += c
 	}
@@ -122,6 +128,7 @@ type worker struct {
 	rbuf    []ipv4.Message
 	hashes  [][20]byte
 	rdl     time.Time // read deadline last set
+	stamps  bool      // the kernel stamps this socket's datagrams
 }
 
 func load(o options, raddr *net.UDPAddr) (*result, error) {
@@ -141,6 +148,12 @@ func load(o options, raddr *net.UDPAddr) (*result, error) {
 		_ = conn.SetReadBuffer(1 << 20)
 		_ = conn.SetWriteBuffer(1 << 20)
 		workers[i] = newWorker(sh, i, conn)
+		if o.rate > 0 && enableRxStamps(conn) == nil {
+			workers[i].stamps = true
+			for j := range workers[i].rbuf {
+				workers[i].rbuf[j].OOB = make([]byte, rxStampSpace)
+			}
+		}
 	}
 	defer func() {
 		for _, w := range workers {
@@ -312,7 +325,7 @@ func (w *worker) loop() time.Time {
 		}
 		at := time.Now()
 		for i := range n {
-			w.receive(w.rbuf[i].Buffers[0][:w.rbuf[i].N], at)
+			w.receive(w.rbuf[i].Buffers[0][:w.rbuf[i].N], at, time.Time{})
 		}
 	}
 }
@@ -329,7 +342,7 @@ func (w *worker) expire(now time.Time) {
 			if w.sh.o.rate > 0 && s.kind != kindConnect {
 				// Open loop: an unanswered request counts in the percentiles
 				// as having waited until now (dropping it would flatter the tail).
-				w.record(s, now)
+				w.record(s, now, time.Time{})
 			}
 			s.kind = kindFree
 			w.free = append(w.free, i)
@@ -448,7 +461,7 @@ func (w *worker) appendAnnounce(b []byte, tx uint32, num int64, now time.Time) [
 }
 
 // receive matches one reply to its slot and counts it.
-func (w *worker) receive(p []byte, at time.Time) {
+func (w *worker) receive(p []byte, at, kat time.Time) {
 	r, err := parseReply(p, w.sh.v6)
 	if err != nil && len(p) < 8 {
 		w.st.malformed++
@@ -483,20 +496,30 @@ func (w *worker) receive(p []byte, at time.Time) {
 	case s.kind == kindAnnounce && r.Action == actionAnnounce:
 		w.st.announces++
 		w.st.peers += uint64(r.Peers)
-		w.record(&s, at)
+		w.record(&s, at, kat)
 	case s.kind == kindScrape && r.Action == actionScrape:
 		w.st.scrapes++
-		w.record(&s, at)
+		w.record(&s, at, kat)
 	default:
 		w.st.malformed++
 	}
 }
 
-// record counts the latency of s answered (or given up) at at.
-func (w *worker) record(s *slot, at time.Time) {
+// record counts the latency of s answered (or given up) at at; kat is the
+// kernel's receive stamp (zero: none, as for a request given up, which
+// then counts with at in the stamped percentiles too).
+func (w *worker) record(s *slot, at, kat time.Time) {
 	d := at.Sub(s.due)
 	w.st.hist.record(d)
 	w.st.svc.record(at.Sub(s.sent))
+	if w.stamps {
+		if kat.IsZero() {
+			kat = at
+		} else {
+			w.st.stamped++
+		}
+		w.st.kern.record(max(kat.Sub(s.due), 0))
+	}
 	if w.sh.o.slow > 0 && d > w.sh.o.slow {
 		w.st.slow[s.due.UnixNano()%1e9*slowBuckets/1e9]++
 	}

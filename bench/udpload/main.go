@@ -245,6 +245,13 @@ func (r *result) print(w io.Writer, o options, raddr *net.UDPAddr) {
 			o.rate, p.scheduled, p.sent, p.scheduled-p.sent, p.stalls,
 			usf(p.lag.quantile(0.5)), usf(p.lag.quantile(0.99)), usf(time.Duration(p.lag.max)),
 			usf(r.svc.quantile(0.5)), usf(r.svc.quantile(0.99)), usf(r.svc.quantile(0.999)))
+		if r.stamped > 0 {
+			fmt.Fprintf(w, "  latency to the kernel's receive stamp (the generator's wake-up left out; %d of %d replies stamped)    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
+				r.stamped, r.announces+r.scrapes,
+				us(r.kern.quantile(0.50)), us(r.kern.quantile(0.90)), us(r.kern.quantile(0.99)), us(r.kern.quantile(0.999)), us(time.Duration(r.kern.max)))
+			paced += fmt.Sprintf(" stamped=%d kern_p50_us=%.0f kern_p90_us=%.0f kern_p99_us=%.0f kern_p999_us=%.0f kern_max_us=%.0f",
+				r.stamped, usf(r.kern.quantile(0.50)), usf(r.kern.quantile(0.90)), usf(r.kern.quantile(0.99)), usf(r.kern.quantile(0.999)), usf(time.Duration(r.kern.max)))
+		}
 	}
 	if o.slow > 0 {
 		var n uint64

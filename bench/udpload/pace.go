@@ -275,7 +275,11 @@ func (w *worker) readLoop(pacerDone *atomic.Bool) time.Time {
 		at := time.Now()
 		w.mu.Lock()
 		for i := range n {
-			w.receive(w.rbuf[i].Buffers[0][:w.rbuf[i].N], at)
+			var kat time.Time
+			if w.stamps {
+				kat, _ = rxStamp(w.rbuf[i].OOB[:w.rbuf[i].NN])
+			}
+			w.receive(w.rbuf[i].Buffers[0][:w.rbuf[i].N], at, kat)
 		}
 		w.mu.Unlock()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -77,6 +78,12 @@ func TestPacedRateAgainstFakeTracker(t *testing.T) {
 	if res["p999_us"] < res["p99_us"] || res["p99_us"] < res["p50_us"] || res["svc_p99_us"] <= 0 {
 		t.Errorf("latency p50 %d p99 %d p99.9 %d svc p99 %d", res["p50_us"], res["p99_us"], res["p999_us"], res["svc_p99_us"])
 	}
+	// The kernel stamps every reply before the reader sees it.
+	if runtime.GOOS == "linux" && (res["stamped"] != res["announces"]+res["scrapes"] ||
+		res["kern_p99_us"] <= 0 || res["kern_p99_us"] > res["p99_us"] || res["kern_p50_us"] > res["p50_us"]) {
+		t.Errorf("stamped %d of %d; kernel-stamp p50 %d p99 %d µs against p50 %d p99 %d µs", res["stamped"], res["announces"]+res["scrapes"],
+			res["kern_p50_us"], res["kern_p99_us"], res["p50_us"], res["p99_us"])
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.urlData["/PK"] != f.announces+f.scrapes {
@@ -104,6 +111,9 @@ func TestPacedHasNoCoordinatedOmission(t *testing.T) {
 		t.Errorf("p50 %d µs p99 %d µs max %d µs: the stall is not charged to the requests it delayed",
 			res["p50_us"], res["p99_us"], res["max_us"])
 	}
+	if runtime.GOOS == "linux" && res["kern_p99_us"] < 70_000 {
+		t.Errorf("kernel-stamp p99 %d µs: the stall is not charged there", res["kern_p99_us"])
+	}
 }
 
 // The pacer does not wait for replies: with every window full it keeps the
@@ -128,6 +138,9 @@ func TestPacedTimeoutsCountInTheTail(t *testing.T) {
 		"-timeout", "100ms", "-torrents", "5", "-peers", "5", "-scrape-every", "0")
 	if res["timeouts"] < 90 || res["p99_us"] < 100_000 || res["p50_us"] > 50_000 {
 		t.Errorf("timeouts %d p50 %d µs p99 %d µs: timeouts should set the p99 (>= 100 ms)", res["timeouts"], res["p50_us"], res["p99_us"])
+	}
+	if runtime.GOOS == "linux" && res["kern_p99_us"] < 100_000 {
+		t.Errorf("kernel-stamp p99 %d µs: timeouts should set it too", res["kern_p99_us"])
 	}
 }
 

@@ -20,7 +20,7 @@ func TestRecordSlow(t *testing.T) {
 		{"off", 0, time.Second, -1},
 	} {
 		w := &worker{sh: &shared{o: options{slow: tt.slow}}}
-		w.record(&slot{due: due, sent: due}, due.Add(tt.lat))
+		w.record(&slot{due: due, sent: due}, due.Add(tt.lat), time.Time{})
 		for i, c := range w.st.slow {
 			want := uint64(0)
 			if i == tt.bucket {
