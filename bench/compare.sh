@@ -30,11 +30,15 @@
 #   --no-latency            skip the open-loop latency step (below)
 #   --no-http               skip the wrk (HTTP) measurements
 #   --lat-rates "R1 R2"     also run the open-loop step at these fixed requests/s (env BENCH_LAT_RATES)
+#   --rounds N              measure every tracker N times (1..10; env BENCH_ROUNDS; default 1), pinned
+#                           and unpinned in each round, the trackers' order rotated from round to round,
+#                           then print the median and range of each target's same-round ratio
 #   --keep                  keep the work dir (logs, configs) instead of deleting it
 # Latency at half load: after each tracker's closed-loop UDP run, udpload runs
 # open loop (-rate) at half of the responses/s that tracker just reached, for
-# the same duration, latency from each request's scheduled send time; its
-# p50/p90/p99/p99.9 are printed in a second table.
+# the same duration, latency from each request's scheduled send time (to the
+# reader's clock and to the kernel's receive stamp); its p50/p90/p99/p99.9 are
+# printed in a second table.
 # Everything runs on loopback; every process started here is killed on exit.
 set -euo pipefail
 
@@ -52,6 +56,7 @@ DO_1M=1
 DO_LAT=1
 DO_HTTP=1
 LAT_RATES=${BENCH_LAT_RATES:-}
+ROUNDS=${BENCH_ROUNDS:-1}
 KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -69,6 +74,8 @@ while [ $# -gt 0 ]; do
     --receipt-rate=*) RECEIPT_RATE=${1#*=} ;;
     --receipt-batch) RECEIPT_BATCH=${2:?}; shift ;;
     --receipt-batch=*) RECEIPT_BATCH=${1#*=} ;;
+    --rounds) ROUNDS=${2:?--rounds needs a count}; shift ;;
+    --rounds=*) ROUNDS=${1#*=} ;;
     --rev) REV=${2:?}; shift ;;
     --rev=*) REV=${1#*=} ;;
     --keep) KEEP=1 ;;
@@ -86,6 +93,8 @@ for r in $LAT_RATES; do
   case $r in ''|*[!0-9]*) echo "compare.sh: --lat-rates takes whole numbers" >&2; exit 2 ;; esac
   [ "$r" -ge 100 ] && [ "$r" -le 1000000 ] || { echo "compare.sh: --lat-rates must be 100..1000000" >&2; exit 2; }
 done
+case $ROUNDS in ''|*[!0-9]*) echo "compare.sh: --rounds takes a whole number" >&2; exit 2 ;; esac
+[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10 ] || { echo "compare.sh: --rounds must be 1..10" >&2; exit 2; }
 [ -z "$LAT_RATES" ] || [ $DO_LAT = 1 ] || { echo "compare.sh: --lat-rates needs the latency step" >&2; exit 2; }
 for t in $TRACKERS; do
   case $t in opentracker|chihaya|seedpay-off|seedpay-on|seedpay-redis|seedpay-receipts) ;; *) echo "compare.sh: unknown tracker $t" >&2; exit 2 ;; esac
@@ -457,7 +466,7 @@ value() { # run tracker key
     httpclose) kv "$d/httpclose" ok_per_s ;;
     rss) awk -v k="${R[$run/$t/rss]:-}" 'BEGIN {if (k != "") printf "%.0f", k / 1024}' ;;
     perpeer)
-      [ "$run" = pinned ] || return 0
+      [ "$run" = "${RUNS%% *}" ] || return 0 # the 1M step follows the first run
       awk -v a="${R[1m/$t/rss0]:-}" -v b="${R[1m/$t/rss1]:-}" -v n="${R[1m/$t/peers]:-}" \
         'BEGIN {if (n > 0 && b != "") printf "%.0f", (b - a) * 1024 / n}' ;;
   esac
@@ -593,18 +602,88 @@ print_receipts() { # the ratio of announce throughput with receipts flowing to w
   done
 }
 
+# print_rounds: with --rounds, each target's same-round figure as the median
+# and range over the rounds, per mode.
+print_rounds() {
+  [ "$ROUNDS" -gt 1 ] || return 0
+  local m t
+  echo
+  echo "Medians over $ROUNDS rounds (range in brackets) of the same-round figures; the trackers' order rotated each round:"
+  echo
+  echo "| measure | $(echo $MODES | sed 's/ / | /g') |"
+  echo "| --- |$(for m in $MODES; do printf ' --- |'; done)"
+  if has seedpay-on && has opentracker; then
+    round_row "UDP announces/s, accounting on / opentracker" pair_ratio seedpay-on opentracker udp
+    round_row "HTTP announces/s, accounting on / opentracker" pair_ratio seedpay-on opentracker http
+  fi
+  if has seedpay-off && has opentracker; then round_row "UDP announces/s, accounting off / opentracker" pair_ratio seedpay-off opentracker udp; fi
+  if has seedpay-on && has chihaya; then round_row "HTTP announces/s, accounting on / upstream chihaya" pair_ratio seedpay-on chihaya http; fi
+  if has seedpay-on && has seedpay-off; then
+    round_row "accounting on / off, UDP announces/s" pair_ratio seedpay-on seedpay-off udp
+    round_row "accounting on / off, UDP announces per tracker CPU-s" pair_ratio seedpay-on seedpay-off udpeff
+    round_row "accounting on / off, HTTP announces/s" pair_ratio seedpay-on seedpay-off http
+  fi
+  if [ $DO_LAT = 1 ]; then
+    for t in seedpay-on seedpay-off opentracker; do
+      has $t || continue
+      round_row "p99 ms at half of peak, $(label $t)" lat_ms $t p99_us
+      round_row "p99 ms at half of peak to the kernel stamp, $(label $t)" lat_ms $t kern_p99_us
+    done
+  fi
+}
+has() { [[ " $TRACKERS " == *" $1 "* ]]; }
+round_row() { # LABEL FUNC ARGS...: one row; FUNC RUN ARGS... prints one round's figure
+  local label=$1 f=$2 cells="" m k vals
+  shift 2
+  for m in $MODES; do
+    vals=""
+    for k in $(seq "$ROUNDS"); do vals+="$("$f" "$m-$k" "$@") "; done
+    # shellcheck disable=SC2086 # one word per round
+    cells+=" $(median_range $vals) |"
+  done
+  echo "| $label |$cells"
+}
+pair_ratio() { ratio "$(value "$1" "$2" "$4")" "$(value "$1" "$3" "$4")"; } # RUN A B KEY: A's KEY / B's
+lat_ms() { ms "$(kv "$WORK/$1-$2/lat" "$3")"; }                            # RUN TRACKER KEY: the half-load step's KEY in ms
+
+median_range() { # VALUES...: "median (min-max)" of the numeric ones, "-" if none
+  printf '%s\n' "$@" | awk '$1 ~ /^[0-9.]+$/ {v[n++] = $1 + 0}
+    END {
+      if (n == 0) { print "-"; exit }
+      for (i = 1; i < n; i++) { x = v[i]; for (j = i - 1; j >= 0 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+      m = n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+      printf "%.2f (%.2f-%.2f)", m, v[0], v[n - 1]
+    }'
+}
+
 # ---------------------------------------------------------------- main
 install_missing
 build
 
-RUNS="pinned unpinned"
+MODES="pinned unpinned"
 if [ "$(nproc)" -lt 2 ]; then
   log "fewer than 2 CPUs: no pinned run"
-  RUNS=unpinned
+  MODES=unpinned
 fi
+# A run is a mode, and with --rounds the round after a dash: pinned-2.
+RUNS=""
+for k in $(seq "$ROUNDS"); do
+  for m in $MODES; do
+    if [ "$ROUNDS" = 1 ]; then RUNS+="$m "; else RUNS+="$m-$k "; fi
+  done
+done
+RUNS=${RUNS% }
+mode() { echo "${1%-*}"; }
+rotated() { # K: the trackers, starting at the (K-1)th (mod their count)
+  local -a ts=($TRACKERS)
+  local i n=${#ts[@]}
+  for i in $(seq 0 $(( n - 1 ))); do printf '%s ' "${ts[$(( (i + $1 - 1) % n ))]}"; done
+}
 for RUN in $RUNS; do
-  if [ "$RUN" = pinned ]; then PIN_T=(taskset -c 0); PIN_L=(taskset -c 1); else PIN_T=(); PIN_L=(); fi
-  for t in $TRACKERS; do measure "$RUN" "$t"; done
+  if [ "$(mode "$RUN")" = pinned ]; then PIN_T=(taskset -c 0); PIN_L=(taskset -c 1); else PIN_T=(); PIN_L=(); fi
+  round=1
+  [ "$ROUNDS" = 1 ] || round=${RUN##*-}
+  for t in $(rotated "$round"); do measure "$RUN" "$t"; done
   if [ "$RUN" = "${RUNS%% *}" ] && [ $DO_1M = 1 ]; then
     RUN=1m # log names; the pinning stays that of the first run
     for t in $TRACKERS; do million "$t"; done
@@ -626,6 +705,7 @@ ELAPSED=$(( $(date +%s) - START_TIME ))
   print_latency
   print_accounting
   print_receipts
+  print_rounds
   print_details
   echo
   echo "total time ${ELAPSED}s, load average after: $(cut -d' ' -f1-3 /proc/loadavg); 1-minute load average at the start of each throughput measurement: ${LOADS[*]}"

@@ -27,6 +27,7 @@ type fakeTracker struct {
 	events    map[uint32]int
 	peers     map[[20]byte]map[[20]byte]bool // info hash -> peer id -> seeder
 	seen      map[[40]byte]int               // (info hash, peer id) -> announces
+	ports     map[int]int                    // source port -> datagrams
 }
 
 const fakeConnID = 0x1122334455667788
@@ -38,7 +39,7 @@ func startFake(t *testing.T, dropEvery int) *fakeTracker {
 		t.Fatal(err)
 	}
 	f := &fakeTracker{conn: conn, dropEvery: dropEvery, urlData: map[string]int{}, events: map[uint32]int{},
-		peers: map[[20]byte]map[[20]byte]bool{}, seen: map[[40]byte]int{}}
+		peers: map[[20]byte]map[[20]byte]bool{}, seen: map[[40]byte]int{}, ports: map[int]int{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -48,6 +49,9 @@ func startFake(t *testing.T, dropEvery int) *fakeTracker {
 			if err != nil {
 				return
 			}
+			f.mu.Lock()
+			f.ports[addr.Port]++
+			f.mu.Unlock()
 			if out := f.handle(buf[:n]); out != nil {
 				_, _ = conn.WriteToUDP(out, addr)
 			}

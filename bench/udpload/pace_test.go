@@ -89,6 +89,15 @@ func TestPacedRateAgainstFakeTracker(t *testing.T) {
 	if f.urlData["/PK"] != f.announces+f.scrapes {
 		t.Errorf("URL data %v", f.urlData)
 	}
+	// The pacer goes round the sockets: every socket carries its share.
+	if len(f.ports) != 4 {
+		t.Errorf("requests came from %d sockets, want 4: %v", len(f.ports), f.ports)
+	}
+	for port, n := range f.ports {
+		if n < 400 {
+			t.Errorf("socket %d sent %d of 4000 requests: %v", port, n, f.ports)
+		}
+	}
 }
 
 // A tracker that stalls for 100 ms once: every request scheduled during the
