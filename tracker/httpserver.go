@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -47,6 +48,7 @@ const (
 type httpConn struct {
 	f      *httpFrontend
 	nc     net.Conn
+	rc     syscall.RawConn // nc's descriptor (nil: none), for the tries in httpraw_unix.go
 	remote netip.Addr
 	buf    []byte  // bytes read; the unanswered ones are buf[r:]
 	bufp   *[]byte // buf's pool entry
@@ -182,7 +184,7 @@ func (f *httpFrontend) serve(l net.Listener) error {
 		}
 		backoff = 0
 		bp := f.readBufs.Get().(*[]byte)
-		c := &httpConn{f: f, nc: nc, bufp: bp, buf: (*bp)[:0]}
+		c := &httpConn{f: f, nc: nc, rc: rawOf(nc), bufp: bp, buf: (*bp)[:0]}
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.remote, _ = netip.AddrFromSlice(ta.IP)
 			c.remote = c.remote.Unmap() // as net/http's RemoteAddr string has it
@@ -233,7 +235,7 @@ func (c *httpConn) serve() {
 		switch {
 		case handedOff:
 		case replied:
-			c.lingerClose()
+			c.closeAfterReply()
 		default:
 			_ = c.nc.Close()
 		}
@@ -316,14 +318,33 @@ func (c *httpConn) writeReply(b []byte, h *fastHead, now time.Time) bool {
 	}
 	out := b[httpHdrRoom-len(x):]
 	copy(out, x)
+	if c.wdl.IsZero() && c.rc != nil {
+		// No write has had to wait on this connection yet: try without a
+		// deadline, and set one only if this write would block.
+		n := tryWrite(c.rc, out)
+		if n == len(out) {
+			return true
+		}
+		out = out[n:]
+	}
 	c.renewDeadline(&c.wdl, now, c.f.writeTimeout, c.nc.SetWriteDeadline)
 	_, err := c.nc.Write(out)
 	return err == nil
 }
 
-// lingerClose closes after a last reply: it half-closes and reads what the
-// client still sends (up to 256 KiB or 500 ms), so that closing with unread
-// input does not reset the connection and destroy the reply in flight (as
+// closeAfterReply closes after a last reply: at once when the client sent
+// nothing more (as net/http does), else lingering.
+func (c *httpConn) closeAfterReply() {
+	if c.rc != nil && c.r == len(c.buf) && !pendingInput(c.rc) {
+		_ = c.nc.Close()
+		return
+	}
+	c.lingerClose()
+}
+
+// lingerClose half-closes and reads what the client still sends (up to
+// 256 KiB or 500 ms) before closing, so that closing with unread input
+// does not reset the connection and destroy the reply in flight (as
 // net/http's closeWriteAndWait).
 func (c *httpConn) lingerClose() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
@@ -386,6 +407,18 @@ func (c *httpConn) readHead() ([]byte, error) {
 		}
 		now := time.Now()
 		idle := len(data) == 0
+		if idle && c.rdl.IsZero() && c.rc != nil {
+			// No read has had to wait on this connection yet: its request
+			// is likely there already (httpraw_unix.go).
+			if n, ok := tryRead(c.rc, c.buf[len(c.buf):cap(c.buf)]); ok {
+				if n == 0 {
+					return nil, io.EOF
+				}
+				started = now
+				c.buf = c.buf[:len(c.buf)+n]
+				continue
+			}
+		}
 		if idle {
 			c.renewDeadline(&c.rdl, now, c.f.idleTimeout, c.nc.SetReadDeadline)
 			if !c.state.CompareAndSwap(connActive, connIdle) {

@@ -224,7 +224,7 @@ func TestHTTPFastPathKeepAlive(t *testing.T) {
 	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_handoffs_total"); got != 0 {
 		t.Fatalf("%v connections handed to net/http, want 0", got)
 	}
-	if got := counterValue(t, s.reg, "seedpay_tracker_requests_total", "action", "announce"); got != 5 {
+	if got := settledCounter(t, s.reg, "seedpay_tracker_requests_total", "action", "announce", 5); got != 5 {
 		t.Fatalf("%v announces counted, want 5", got)
 	}
 }
@@ -362,49 +362,71 @@ func TestHTTPShutdownClosesIdle(t *testing.T) {
 	}
 }
 
-// BenchmarkHTTPConn measures announces over one loopback keep-alive
-// connection, request written to reply read, through our loop ("fast") and
-// through net/http ("net-http", every connection handed over), in one run.
+// BenchmarkHTTPConn measures announces over loopback TCP, request written
+// to reply read, client included: over one keep-alive connection
+// ("keep-alive"), and one connection per announce as most clients announce
+// ("close": dial, request with Connection: close, reply, EOF), through our
+// loop ("fast") and through net/http ("net-http", every connection handed
+// over), in one run.
 func BenchmarkHTTPConn(b *testing.B) {
 	for _, mode := range []string{"fast", "net-http"} {
-		b.Run(mode, func(b *testing.B) {
-			s := newStack(b, nil)
-			u := s.user(b, "alice")
-			s.torrent(b, ihX)
-			s.srv.http.forceHandoff = mode == "net-http"
-			c, err := net.Dial("tcp", s.srv.HTTPAddr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			reqs := make([][]byte, 1000)
-			for i := range reqs {
-				a := announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30, compact: true}
-				reqs[i] = []byte(rawGet("/announce/"+u.Passkey+"?"+a.query(), "Host: t", "User-Agent: bench"))
-			}
-			roundTrip := func(req []byte) {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
+		for _, conn := range []string{"keep-alive", "close"} {
+			b.Run(mode+"/"+conn, func(b *testing.B) {
+				s := newStack(b, nil)
+				u := s.user(b, "alice")
+				s.torrent(b, ihX)
+				s.srv.http.forceHandoff = mode == "net-http"
+				addr := s.srv.HTTPAddr().String()
+				reqs := make([][]byte, 1000)
+				for i := range reqs {
+					a := announce{peerID: peerID(i), ih: ihX, port: uint16(1000 + i), left: uint64(i % 4), numwant: 30, compact: true}
+					reqs[i] = []byte(rawGet("/announce/"+u.Passkey+"?"+a.query(), "Host: t", "User-Agent: bench", "Connection: "+conn))
 				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					b.Fatal(err)
+				var c net.Conn
+				var br *bufio.Reader
+				dial := func() {
+					var err error
+					if c, err = net.Dial("tcp", addr); err != nil {
+						b.Fatal(err)
+					}
+					br = bufio.NewReader(c)
 				}
-				if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != 200 {
-					b.Fatal(resp.StatusCode, err)
+				if conn == "keep-alive" {
+					dial()
+					defer func() { c.Close() }()
 				}
-			}
-			for _, r := range reqs {
-				roundTrip(r)
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				roundTrip(reqs[i%len(reqs)])
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-		})
+				roundTrip := func(req []byte) {
+					if conn == "close" {
+						dial()
+						defer c.Close()
+					}
+					if _, err := c.Write(req); err != nil {
+						b.Fatal(err)
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != 200 {
+						b.Fatal(resp.StatusCode, err)
+					}
+					if conn == "close" {
+						if _, err := br.ReadByte(); err != io.EOF {
+							b.Fatal("no EOF after the last reply:", err)
+						}
+					}
+				}
+				for _, r := range reqs {
+					roundTrip(r)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					roundTrip(reqs[i%len(reqs)])
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			})
+		}
 	}
 }
 

@@ -161,16 +161,7 @@ func TestHTTPRefusals(t *testing.T) {
 			t.Errorf("seedpay_auth_rejected_total{reason=%q} = %v, want %v", reason, got, want)
 		}
 	}
-	// The handler counts a request after writing its answer, so the last
-	// one may still be counting when its answer is read.
-	var got float64
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		got = counterValue(t, s.reg, "seedpay_tracker_requests_total", "result", "failure")
-		if got >= float64(len(tests)) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if got != float64(len(tests)) {
+	if got := settledCounter(t, s.reg, "seedpay_tracker_requests_total", "result", "failure", float64(len(tests))); got != float64(len(tests)) {
 		t.Errorf("failure results counted %v, want %d", got, len(tests))
 	}
 }
@@ -193,6 +184,21 @@ func TestHTTPScrapeDownloaded(t *testing.T) {
 }
 
 // counterValue sums the counters named name whose label has the given value.
+// settledCounter is counterValue once it reaches want, or after 2 s. The
+// frontends count a request after writing its answer, so the last one may
+// still be counting when its answer is read.
+func settledCounter(t *testing.T, g prometheus.Gatherer, name, label, value string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got := counterValue(t, g, name, label, value)
+		if got >= want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func counterValue(t *testing.T, g prometheus.Gatherer, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()

@@ -1,0 +1,19 @@
+//go:build !unix
+
+package tracker
+
+import (
+	"net"
+	"syscall"
+)
+
+// Without a Unix descriptor every read and write goes through net.Conn,
+// and a close after a last reply always lingers.
+
+func rawOf(net.Conn) syscall.RawConn { return nil }
+
+func tryRead(syscall.RawConn, []byte) (int, bool) { return 0, false }
+
+func tryWrite(syscall.RawConn, []byte) int { return 0 }
+
+func pendingInput(syscall.RawConn) bool { return true }
