@@ -33,6 +33,9 @@
 #   --rounds N              measure every tracker N times (1..10; env BENCH_ROUNDS; default 1), pinned
 #                           and unpinned in each round, the trackers' order rotated from round to round,
 #                           then print the median and range of each target's same-round ratio
+#   --profile               take a CPU profile of seedpay (serve --pprof) through each of its UDP and
+#                           HTTP measurements, into the work dir (implies --keep): cpu-udp.pprof,
+#                           cpu-http.pprof, cpu-httpclose.pprof; read with go tool pprof
 #   --keep                  keep the work dir (logs, configs) instead of deleting it
 # Latency at half load: after each tracker's closed-loop UDP run, udpload runs
 # open loop (-rate) at half of the responses/s that tracker just reached, for
@@ -58,6 +61,7 @@ DO_HTTP=1
 LAT_RATES=${BENCH_LAT_RATES:-}
 ROUNDS=${BENCH_ROUNDS:-1}
 KEEP=0
+PROFILE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -79,6 +83,7 @@ while [ $# -gt 0 ]; do
     --rev) REV=${2:?}; shift ;;
     --rev=*) REV=${1#*=} ;;
     --keep) KEEP=1 ;;
+    --profile) PROFILE=1 KEEP=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -254,8 +259,15 @@ start_seedpay() { # on|off (rewards accounting) [name] [local|redis (sessions)]
   XPID=$LAST_PID
   wait_tcp "$rport" || die "redis-server did not start"
   seedpay_config "$cfg" "$rport" "$token" "$([ "$acct" = on ] && echo true || echo false)" "$sessions"
+  local pprof=() pport
+  PPROF=""
+  if [ $PROFILE = 1 ]; then
+    pport=$(free_port)
+    pprof=(--pprof "127.0.0.1:$pport")
+    PPROF=http://127.0.0.1:$pport
+  fi
   start_bg "seedpay-$acct_name-$RUN" "${PIN_T[@]}" "$WORK/seedpay" serve --config "$cfg" \
-    --http "127.0.0.1:$port" --udp "127.0.0.1:$port" --api "127.0.0.1:$aport"
+    --http "127.0.0.1:$port" --udp "127.0.0.1:$port" --api "127.0.0.1:$aport" "${pprof[@]}"
   TPID=$LAST_PID UDP_ADDR=127.0.0.1:$port HTTP_URL=http://127.0.0.1:$port API=http://127.0.0.1:$aport
   for i in $(seq 150); do
     curl -sf "$API/healthz" >/dev/null 2>&1 && break
@@ -282,6 +294,7 @@ start_seedpay() { # on|off (rewards accounting) [name] [local|redis (sessions)]
 }
 
 start_tracker() { # name
+  PPROF=""
   case $1 in
     opentracker) start_opentracker ;;
     chihaya) start_chihaya ;;
@@ -296,6 +309,20 @@ stop_tracker() {
   stop_pid "$TPID"
   [ -n "$XPID" ] && stop_pid "$XPID"
   return 0
+}
+
+# profile_start NAME DIR: with --profile and a seedpay running, a CPU profile
+# of the next DURATION seconds into DIR/cpu-NAME.pprof (profile_wait ends it).
+PROF_PID=""
+profile_start() {
+  [ -n "$PPROF" ] || return 0
+  curl -sf -o "$2/cpu-$1.pprof" "$PPROF/debug/pprof/profile?seconds=$DURATION" &
+  PROF_PID=$!
+}
+profile_wait() {
+  [ -n "$PROF_PID" ] || return 0
+  wait "$PROF_PID" || log "$RUN: the CPU profile failed"
+  PROF_PID=""
 }
 
 udpload() { # OUTFILE ARGS...: the load generator, pinned like the load, bounded by timeout
@@ -366,7 +393,9 @@ measure() { # run tracker
 
   log "$run: $t: UDP ${DURATION}s"
   a=$(cpu_ticks "$TPID"); x=0; [ -n "$XPID" ] && x=$(cpu_ticks "$XPID")
+  profile_start udp "$d"
   udpload "$d/udp" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT -sockets $SOCKETS -window $WINDOW
+  profile_wait
   b=$(cpu_ticks "$TPID"); y=0; [ -n "$XPID" ] && y=$(cpu_ticks "$XPID")
   R[$run/$t/udp_cpu]=$(awk -v t=$(( b - a + y - x )) -v hz="$TICKS" -v d="$(kv "$d/udp" elapsed_s)" 'BEGIN {if (d > 0) printf "%.2f", t / hz / d}')
   R[$run/$t/udp_gen_cpu]=$(awk -v d="$(kv "$d/udp" elapsed_s)" '{if (d > 0) printf "%.2f", ($1 + $2) / d}' "$d/udp.time")
@@ -391,12 +420,16 @@ measure() { # run tracker
   if [ $DO_HTTP = 1 ]; then
     log "$run: $t: HTTP ${DURATION}s (keep-alive)"
     a=$(cpu_ticks "$TPID"); x=0; [ -n "$XPID" ] && x=$(cpu_ticks "$XPID")
+    profile_start http "$d"
     wrk_run "$d/http" keep
+    profile_wait
     b=$(cpu_ticks "$TPID"); y=0; [ -n "$XPID" ] && y=$(cpu_ticks "$XPID")
     R[$run/$t/http_cpu]=$(awk -v t=$(( b - a + y - x )) -v hz="$TICKS" -v d="$DURATION" 'BEGIN {printf "%.2f", t / hz / d}')
     R[$run/$t/http_gen_cpu]=$(awk -v d="$DURATION" '{printf "%.2f", ($1 + $2) / d}' "$d/http.time")
     log "$run: $t: HTTP ${DURATION}s (Connection: close)"
+    profile_start httpclose "$d"
     wrk_run "$d/httpclose" close
+    profile_wait
   fi
   [ "$t" = seedpay-receipts ] && receipts_stop "$d"
 
@@ -615,6 +648,7 @@ print_rounds() {
   if has seedpay-on && has opentracker; then
     round_row "UDP announces/s, accounting on / opentracker" pair_ratio seedpay-on opentracker udp
     round_row "HTTP announces/s, accounting on / opentracker" pair_ratio seedpay-on opentracker http
+    round_row "HTTP announces/s, 1 conn each, accounting on / opentracker" pair_ratio seedpay-on opentracker httpclose
   fi
   if has seedpay-off && has opentracker; then round_row "UDP announces/s, accounting off / opentracker" pair_ratio seedpay-off opentracker udp; fi
   if has seedpay-on && has chihaya; then round_row "HTTP announces/s, accounting on / upstream chihaya" pair_ratio seedpay-on chihaya http; fi
