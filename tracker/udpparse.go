@@ -1,11 +1,11 @@
 package tracker
 
 import (
-	"crypto/hmac"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
-	"hash"
 	"strings"
 	"time"
 	"unsafe"
@@ -273,27 +273,45 @@ func (p *urlParams) RawPath() string { return p.path }
 func (p *urlParams) RawQuery() string { return "" }
 
 // connIDGen makes and checks BEP 15 connection ids without allocating:
-// 4 bytes of Unix time, then the first 4 bytes of HMAC-SHA256(key, time ||
-// client IP), the construction of chihaya's ConnectionIDGenerator (ids of
-// one validate with the other). Not safe for concurrent use.
+// 4 bytes of Unix time, then 4 bytes of a MAC of (time, client IP): the
+// CBC-MAC under AES-128 of time || IP length || IP, zero-padded to whole
+// blocks. The length sits in the first block, so the inputs are
+// prefix-free and the CBC-MAC is a PRF on them; one block for IPv4, two
+// for IPv6. It replaced HMAC-SHA256 (chihaya's construction), which took
+// ~5 % of a UDP announce's CPU against ~20 ns for one AES-NI block. Not
+// safe for concurrent use.
 type connIDGen struct {
-	mac hash.Hash
-	sum []byte
+	block cipher.Block
+	buf   [2 * aes.BlockSize]byte
 }
 
 // udpConnIDTTL is how long a connection id is valid (BEP 15: 2 minutes).
 const udpConnIDTTL = 2 * 60
 
+// newConnIDGen derives the AES key from key (any length), so that a
+// configured key keeps its meaning.
 func newConnIDGen(key string) *connIDGen {
-	return &connIDGen{mac: hmac.New(sha256.New, []byte(key)), sum: make([]byte, 0, sha256.Size)}
+	k := sha256.Sum256([]byte("seedpay BEP 15 connection id\x00" + key))
+	block, err := aes.NewCipher(k[:aes.BlockSize])
+	if err != nil {
+		panic(err) // a 16-byte key is always valid
+	}
+	return &connIDGen{block: block}
 }
 
 func (g *connIDGen) tag(ts, ip []byte) []byte {
-	g.mac.Reset()
-	g.mac.Write(ts)
-	g.mac.Write(ip)
-	g.sum = g.mac.Sum(g.sum[:0])
-	return g.sum[:4]
+	b := g.buf[:aes.BlockSize]
+	clear(g.buf[:])
+	copy(b, ts[:4])
+	b[4] = byte(len(ip))
+	rest := ip[copy(b[5:], ip):]
+	g.block.Encrypt(b, b)
+	for len(rest) > 0 {
+		n := subtle.XORBytes(b, b, rest[:min(len(rest), aes.BlockSize)])
+		rest = rest[n:]
+		g.block.Encrypt(b, b)
+	}
+	return b[:4]
 }
 
 // appendID appends the connection id for ip at now.

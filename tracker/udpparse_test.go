@@ -2,6 +2,10 @@ package tracker
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"fmt"
 	"testing"
 
 	"github.com/chihaya/chihaya/bittorrent"
@@ -108,4 +112,61 @@ func FuzzUDPScrapeParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The connection id's tag is the CBC-MAC (zero IV, zero padding) under the
+// derived AES key of time || IP length || IP, computed here with
+// crypto/cipher's CBC mode; it depends on the key, the time and every byte
+// of the address.
+func TestConnIDTag(t *testing.T) {
+	g := newConnIDGen("k1")
+	k := sha256.Sum256([]byte("seedpay BEP 15 connection id\x00k1"))
+	block, err := aes.NewCipher(k[:16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbcMAC := func(msg []byte) []byte {
+		msg = append(msg, make([]byte, (16-len(msg)%16)%16)...)
+		out := make([]byte, len(msg))
+		cipher.NewCBCEncrypter(block, make([]byte, 16)).CryptBlocks(out, msg)
+		return out[len(out)-16:][:4]
+	}
+	ts := []byte{0x67, 0x45, 0x23, 0x01}
+	v4 := []byte{10, 0, 0, 1}
+	v6 := []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	seen := map[string]string{}
+	for name, ip := range map[string][]byte{"v4": v4, "v6": v6, "v4-mapped": {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1}} {
+		want := cbcMAC(append(append(append([]byte(nil), ts...), byte(len(ip))), ip...))
+		if got := g.tag(ts, ip); !bytes.Equal(got, want) {
+			t.Fatalf("%s: tag %x, want %x", name, got, want)
+		}
+		seen[string(want)] = name
+	}
+	if len(seen) != 3 {
+		t.Fatalf("tags collide: %v", seen)
+	}
+	base := string(g.tag(ts, v6))
+	for i := range v6 {
+		ip := append([]byte(nil), v6...)
+		ip[i] ^= 1
+		if string(g.tag(ts, ip)) == base {
+			t.Fatalf("byte %d of the address does not change the tag", i)
+		}
+	}
+	if string(g.tag([]byte{0x67, 0x45, 0x23, 0x02}, v6)) == base || string(newConnIDGen("k2").tag(ts, v6)) == base {
+		t.Fatal("the tag ignores the time or the key")
+	}
+}
+
+func BenchmarkConnIDTag(b *testing.B) {
+	g := newConnIDGen("bench")
+	ts := []byte{1, 2, 3, 4}
+	for _, ip := range [][]byte{{127, 0, 0, 1}, make([]byte, 16)} {
+		b.Run(fmt.Sprintf("ip%d", len(ip)), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				g.tag(ts, ip)
+			}
+		})
+	}
 }
