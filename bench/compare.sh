@@ -40,8 +40,8 @@
 # Latency at half load: after each tracker's closed-loop UDP run, udpload runs
 # open loop (-rate) at half of the responses/s that tracker just reached, for
 # the same duration, latency from each request's scheduled send time (to the
-# reader's clock and to the kernel's receive stamp); its p50/p90/p99/p99.9 are
-# printed in a second table.
+# reader's clock, and to the kernel's receive stamp, which leaves out the
+# reader's wake-up); its p50/p90/p99/p99.9 are printed in a second table.
 # Everything runs on loopback; every process started here is killed on exit.
 set -euo pipefail
 
@@ -170,7 +170,7 @@ build() {
     && go build -o "$WORK/receiptload" ./bench/receiptload) \
     || die "build failed"
   "$WORK/udpload" -print-hashes -torrents $TORRENTS >"$WORK/hashes.txt"
-  [[ " $TRACKERS " == *" chihaya "* ]] || return 0
+  has chihaya || return 0
   log "building upstream chihaya $CHIHAYA_VERSION in a throwaway module"
   local mod=$WORK/chihaya-build
   mkdir -p "$mod"
@@ -318,6 +318,7 @@ profile_start() {
   [ -n "$PPROF" ] || return 0
   curl -sf -o "$2/cpu-$1.pprof" "$PPROF/debug/pprof/profile?seconds=$DURATION" &
   PROF_PID=$!
+  PIDS+=("$PROF_PID")
 }
 profile_wait() {
   [ -n "$PROF_PID" ] || return 0
@@ -520,7 +521,7 @@ print_table() {
         k=${keys[$i]}
         v=$(value "$run" "$t" "$k")
         base=""
-        [[ " $TRACKERS " == *" opentracker "* ]] && base=$(value "$run" opentracker "$k")
+        has opentracker && base=$(value "$run" opentracker "$k")
         line+=" $(cell "$v" "$base" "${fmts[$i]}") |"
       done
       echo "$line"
@@ -571,7 +572,7 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
   [ $DO_LAT = 1 ] || return 0
   local run t d base kbase f r what
   echo
-  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's own wake-up is left out); service = from the actual send; lag = pacer's send - schedule:"
+  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's wake-up of its reader is left out; the pacer's lag is not); service = from the actual send; lag = pacer's send - schedule:"
   echo
   echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99 ms, kernel stamp | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -580,7 +581,7 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
       f=lat what="(half)"
       [ "$r" = half ] || { f=lat-$r; what="(fixed)"; }
       base="" kbase=""
-      [[ " $TRACKERS " == *" opentracker "* ]] && base=$(ms "$(kv "$WORK/$run-opentracker/$f" p99_us)") \
+      has opentracker && base=$(ms "$(kv "$WORK/$run-opentracker/$f" p99_us)") \
         kbase=$(ms "$(kv "$WORK/$run-opentracker/$f" kern_p99_us)")
       for t in $TRACKERS; do
         d=$WORK/$run-$t
@@ -602,13 +603,13 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
 }
 
 print_accounting() { # the cost of accounting: on / off, for each session mode
-  [[ " $TRACKERS " == *" seedpay-off "* ]] || return 0
+  has seedpay-off || return 0
   local run t
   echo
   echo "Accounting on vs off, same run (ratio = on / off; target >= 0.85):"
   for run in $RUNS; do
     for t in seedpay-on seedpay-redis; do
-      [[ " $TRACKERS " == *" $t "* ]] || continue
+      has "$t" || continue
       printf -- '- %s, %s: UDP announces/s %s, UDP announces per tracker CPU-s %s, HTTP announces/s %s, HTTP 1 conn each %s\n' "$run" "$(label "$t")" \
         "$(ratio "$(value "$run" "$t" udp)" "$(value "$run" seedpay-off udp)")" \
         "$(ratio "$(value "$run" "$t" udpeff)" "$(value "$run" seedpay-off udpeff)")" \
@@ -619,7 +620,7 @@ print_accounting() { # the cost of accounting: on / off, for each session mode
 }
 
 print_receipts() { # the ratio of announce throughput with receipts flowing to without
-  [[ " $TRACKERS " == *" seedpay-on "* && " $TRACKERS " == *" seedpay-receipts "* ]] || return 0
+  has seedpay-on && has seedpay-receipts || return 0
   local run d
   echo
   echo "Receipts flowing ($RECEIPT_RATE receipts/s, batches of $RECEIPT_BATCH) vs not, seedpay with accounting on, same run (ratio = with / without):"
@@ -734,6 +735,9 @@ ELAPSED=$(( $(date +%s) - START_TIME ))
   fi
   echo "seedpay bench/compare.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), $built, $(nproc) CPUs, load average before: $LOADAVG"
   echo "load: $TORRENTS torrents x $PEERS peers (filled first, numwant 0), exponential head, 75% seeders, numwant $NUMWANT; UDP: udpload $SOCKETS sockets x $WINDOW in flight, announce:scrape 100:1; HTTP: wrk -t$WRK_THREADS -c$WRK_CONNS; ${DURATION}s per measurement; pinned = tracker (+ Redis) on CPU 0, load on CPU 1; ratios are to opentracker in the same run; tracker CPU-s includes seedpay's Redis; HTTP latency is from the keep-alive run"
+  if [ $PROFILE = 1 ]; then
+    echo "PROFILED RUN (--profile): seedpay served while being CPU-profiled (100 Hz), the other trackers not; its ratios are biased against it. Profiles in $WORK/<run>-seedpay-*/cpu-*.pprof"
+  fi
   echo
   print_table
   print_latency

@@ -1,13 +1,16 @@
-//go:build unix
+//go:build unix && !aix
 
 package tracker
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,22 +37,50 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
-// A request already in the socket is read, and its reply written, without
-// a deadline (no timer per one-announce connection); a read that has to
-// wait sets one, so the timeouts still hold.
-func TestHTTPFirstRequestArmsNoDeadline(t *testing.T) {
-	f := &httpFrontend{readTimeout: time.Second, writeTimeout: time.Second, idleTimeout: time.Minute}
-	newConn := func(nc net.Conn) *httpConn {
-		return &httpConn{f: f, nc: nc, rc: rawOf(nc), buf: make([]byte, 0, httpReadBuf)}
-	}
-	req := rawGet("/announce/pk?x=1", "Host: t")
+// hookConn runs armed the first time the loop sets a read or write
+// deadline: the moment it falls back from the descriptor to net.Conn.
+type hookConn struct {
+	net.Conn
+	once  sync.Once
+	armed func()
+	fired atomic.Bool
+}
 
+func (h *hookConn) fire() {
+	h.once.Do(func() {
+		h.fired.Store(true)
+		if h.armed != nil {
+			h.armed()
+		}
+	})
+}
+
+func (h *hookConn) SetReadDeadline(t time.Time) error  { h.fire(); return h.Conn.SetReadDeadline(t) }
+func (h *hookConn) SetWriteDeadline(t time.Time) error { h.fire(); return h.Conn.SetWriteDeadline(t) }
+
+// rawTestConn is the loop's connection over server (through a hookConn
+// running armed), with the descriptor tries of a real accepted connection.
+func rawTestConn(t *testing.T, server net.Conn, armed func()) (*httpConn, *hookConn) {
+	t.Helper()
+	f := &httpFrontend{readTimeout: 30 * time.Second, writeTimeout: 30 * time.Second, idleTimeout: time.Minute}
+	f.readBufs.New = func() any { b := make([]byte, 0, httpReadBuf); return &b }
+	h := &hookConn{Conn: server, armed: armed}
+	c := f.newConn(h)
+	if c.rc = rawOf(server); c.rc == nil {
+		t.Fatal("no descriptor")
+	}
+	return c, h
+}
+
+// A request already in the socket is read, and its reply written, without
+// a deadline: no timer for a one-announce connection.
+func TestHTTPFirstRequestArmsNoDeadline(t *testing.T) {
+	req := rawGet("/announce/pk?x=1", "Host: t")
 	client, server := tcpPair(t)
-	if _, err := io.WriteString(client, req); err != nil {
+	if _, err := io.WriteString(client, req); err != nil { // on loopback it is there once written
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // on loopback it is there by now
-	c := newConn(server)
+	c, h := rawTestConn(t, server, nil)
 	head, err := c.readHead()
 	if err != nil || string(head) != req {
 		t.Fatalf("readHead = %q, %v", head, err)
@@ -58,7 +89,7 @@ func TestHTTPFirstRequestArmsNoDeadline(t *testing.T) {
 	if !c.writeReply(b, &fastHead{close: true}, time.Now()) {
 		t.Fatal("writeReply failed")
 	}
-	if !c.rdl.IsZero() || !c.wdl.IsZero() {
+	if h.fired.Load() || !c.rdl.IsZero() || !c.wdl.IsZero() {
 		t.Fatalf("deadlines set: read %v write %v", c.rdl, c.wdl)
 	}
 	server.Close()
@@ -66,20 +97,59 @@ func TestHTTPFirstRequestArmsNoDeadline(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(reply), "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(string(reply), "\r\n\r\nd8:intervali1ee") {
 		t.Fatalf("reply %q, %v", reply, err)
 	}
+}
 
-	// Nothing there yet: the read waits, under the idle timeout.
-	client, server = tcpPair(t)
-	c = newConn(server)
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		_, _ = io.WriteString(client, req)
-	}()
-	if head, err := c.readHead(); err != nil || string(head) != req {
-		t.Fatalf("waited readHead = %q, %v", head, err)
+// When the descriptor would block, the loop arms the deadline and waits
+// through net.Conn: for a request not there yet (the idle timeout), for
+// the rest of a head begun (the read timeout), and for a reply larger than
+// the socket takes at once (the write timeout). The client sends or reads
+// the rest only once the deadline is armed, so each case is deterministic.
+func TestHTTPRawFallsBackWithDeadline(t *testing.T) {
+	req := rawGet("/announce/pk?x=1", "Host: t")
+	for _, tt := range []struct {
+		name  string
+		first string // in the socket before the loop reads
+	}{
+		{"nothing there yet", ""},
+		{"half a head there", req[:20]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			if _, err := io.WriteString(client, tt.first); err != nil {
+				t.Fatal(err)
+			}
+			c, h := rawTestConn(t, server, func() { _, _ = io.WriteString(client, req[len(tt.first):]) })
+			head, err := c.readHead()
+			if err != nil || string(head) != req {
+				t.Fatalf("readHead = %q, %v", head, err)
+			}
+			if !h.fired.Load() || c.rdl.IsZero() {
+				t.Fatal("the read waited with no deadline")
+			}
+		})
 	}
-	if c.rdl.IsZero() {
-		t.Fatal("a read that waited set no deadline")
-	}
+	t.Run("reply larger than the socket takes", func(t *testing.T) {
+		client, server := tcpPair(t)
+		body := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
+		got := make(chan []byte, 1)
+		c, h := rawTestConn(t, server, func() {
+			go func() {
+				b, _ := io.ReadAll(client)
+				got <- b
+			}()
+		})
+		if !c.writeReply(append(make([]byte, httpHdrRoom), body...), &fastHead{close: true}, time.Now()) {
+			t.Fatal("writeReply failed")
+		}
+		if !h.fired.Load() || c.wdl.IsZero() {
+			t.Fatal("the write waited with no deadline")
+		}
+		server.Close()
+		reply := <-got
+		if !bytes.HasSuffix(reply, body) || !bytes.HasPrefix(reply, []byte("HTTP/1.1 200 OK\r\n")) {
+			t.Fatalf("reply of %d bytes, want the header and %d bytes of body", len(reply), len(body))
+		}
+	})
 }
 
 // A last reply ("Connection: close") to a client that sent nothing more

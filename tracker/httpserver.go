@@ -183,12 +183,7 @@ func (f *httpFrontend) serve(l net.Listener) error {
 			continue
 		}
 		backoff = 0
-		bp := f.readBufs.Get().(*[]byte)
-		c := &httpConn{f: f, nc: nc, rc: rawOf(nc), bufp: bp, buf: (*bp)[:0]}
-		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-			c.remote, _ = netip.AddrFromSlice(ta.IP)
-			c.remote = c.remote.Unmap() // as net/http's RemoteAddr string has it
-		}
+		c := f.newConn(nc)
 		if !f.conns.add(c) {
 			_ = nc.Close()
 			continue
@@ -196,6 +191,17 @@ func (f *httpFrontend) serve(l net.Listener) error {
 		f.metrics.httpConns.Inc()
 		go c.serve()
 	}
+}
+
+// newConn wraps an accepted connection, with a pooled read buffer.
+func (f *httpFrontend) newConn(nc net.Conn) *httpConn {
+	bp := f.readBufs.Get().(*[]byte)
+	c := &httpConn{f: f, nc: nc, rc: rawOf(nc), bufp: bp, buf: (*bp)[:0]}
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.remote, _ = netip.AddrFromSlice(ta.IP)
+		c.remote = c.remote.Unmap() // as net/http's RemoteAddr string has it
+	}
+	return c
 }
 
 // shutdown stops accepting, closes idle connections, lets active requests

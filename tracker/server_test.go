@@ -183,7 +183,6 @@ func TestHTTPScrapeDownloaded(t *testing.T) {
 	}
 }
 
-// counterValue sums the counters named name whose label has the given value.
 // settledCounter is counterValue once it reaches want, or after 2 s. The
 // frontends count a request after writing its answer, so the last one may
 // still be counting when its answer is read.
@@ -199,6 +198,7 @@ func settledCounter(t *testing.T, g prometheus.Gatherer, name, label, value stri
 	}
 }
 
+// counterValue sums the counters named name whose label has the given value.
 func counterValue(t *testing.T, g prometheus.Gatherer, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()

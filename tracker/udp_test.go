@@ -417,10 +417,14 @@ func FuzzUDPRequest(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0})
 
 	_, w, _, to := newBareFrontend(f)
-	gen := udpfront.NewConnectionIDGenerator(w.f.key) // chihaya's ids validate with ours
-	ip := net.IP(to.Addr().AsSlice())
+	ip := to.Addr().AsSlice()
+	// The seeds get past the connection id: the valid announce is answered.
+	pkt := append(w.gen.appendID(nil, ip, timecache.Now()), valid[8:]...)
+	if out := w.handle(pkt, to, nil); len(out) < 8 || binary.BigEndian.Uint32(out) != udpAnnounce {
+		f.Fatalf("the valid seed got %q, want an announce reply", out)
+	}
 	f.Fuzz(func(t *testing.T, rest []byte) {
-		pkt := append(append([]byte(nil), gen.Generate(ip, timecache.Now())...), rest...)
+		pkt := append(w.gen.appendID(nil, ip, timecache.Now()), rest...)
 		out := w.handle(pkt, to, nil)
 		if len(out) > 0 && len(pkt) >= 16 && !bytes.Equal(out[4:8], pkt[12:16]) {
 			t.Fatalf("reply tx %x, want %x", out[4:8], pkt[12:16])
