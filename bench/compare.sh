@@ -121,6 +121,11 @@ SOCKETS=64               # udpload sockets ...
 WINDOW=2                 # ... x requests in flight each: 128, below a tracker socket's default receive buffer
 LAT_SOCKETS=16           # open-loop latency step: sockets ...
 LAT_WINDOW=64            # ... x window: only a bound; at half load a few requests are in flight
+# The pacer sleeps at least this long between sends (udpload -pace-quantum):
+# a wake-up per request (every 7 µs at 140k/s) cost the generator's core more
+# than it has, and it fell 1-2 ms behind at half of peak; a request is now up
+# to 20 µs late, which counts in its latency.
+LAT_QUANTUM=20us
 WRK_THREADS=2
 WRK_CONNS=50
 NUMWANT=30
@@ -408,12 +413,12 @@ measure() { # run tracker
     [ "$half" -ge 1 ] || die "$t: no closed-loop peak to halve"
     log "$run: $t: UDP open loop at $half/s (half of its closed-loop $peak/s) ${DURATION}s"
     udpload "$d/lat" -rate "$half" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
-      -sockets $LAT_SOCKETS -window $LAT_WINDOW
+      -sockets $LAT_SOCKETS -window $LAT_WINDOW -pace-quantum $LAT_QUANTUM
     [ -n "$(kv "$d/lat" rate)" ] || { cat "$d/lat" >&2; die "$t: open-loop run failed"; }
     for r in $LAT_RATES; do
       log "$run: $t: UDP open loop at $r/s (fixed) ${DURATION}s"
       udpload "$d/lat-$r" -rate "$r" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
-        -sockets $LAT_SOCKETS -window $LAT_WINDOW
+        -sockets $LAT_SOCKETS -window $LAT_WINDOW -pace-quantum $LAT_QUANTUM
       [ -n "$(kv "$d/lat-$r" rate)" ] || { cat "$d/lat-$r" >&2; die "$t: open-loop run at $r/s failed"; }
     done
   fi
@@ -572,7 +577,7 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
   [ $DO_LAT = 1 ] || return 0
   local run t d base kbase f r what
   echo
-  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's wake-up of its reader is left out; the pacer's lag is not); service = from the actual send; lag = pacer's send - schedule:"
+  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, pacer quantum $LAT_QUANTUM, ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's wake-up of its reader is left out; the pacer's lag is not); service = from the actual send; lag = pacer's send - schedule:"
   echo
   echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99 ms, kernel stamp | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"

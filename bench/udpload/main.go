@@ -53,6 +53,7 @@ type options struct {
 	rate         int // open loop: requests per second (0: closed loop)
 	churn        int // one join and one leave every churn requests (0: none)
 	slow         time.Duration
+	quantum      time.Duration
 }
 
 func main() {
@@ -81,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.peerPrefix, "peer-prefix", "-BU0001-", "8-byte peer id prefix")
 	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second on a fixed schedule, latency from the scheduled time (0: closed loop, -window in flight per socket)")
 	fs.IntVar(&o.churn, "churn", 0, "every N requests one new peer joins (started) and the oldest leaves (stopped), after a -fill of the same -torrents x -peers (0: no churn)")
+	fs.DurationVar(&o.quantum, "pace-quantum", 0, "open loop: the pacer sleeps at least this long between sends (a request is then up to this late, which counts in its latency); 0: until the next request is due")
 	fs.DurationVar(&o.slow, "slow", 0, "count the requests slower than this by when they were due within the second, in 50 ms buckets (0: off)")
 	fs.BoolVar(&o.fill, "fill", false, "announce every peer of every torrent once (event started), then stop")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
@@ -158,6 +160,8 @@ func (o *options) validate() (*net.UDPAddr, error) {
 		return nil, errors.New("-churn must be 0 or >= 2, and not with -fill")
 	case o.slow < 0:
 		return nil, errors.New("-slow must be >= 0")
+	case o.quantum < 0 || o.quantum > time.Second:
+		return nil, errors.New("-pace-quantum must be 0..1s")
 	case o.churn > 0 && o.model.Peers < 2:
 		return nil, errors.New("-churn needs -peers >= 2")
 	case o.churn > 0 && o.requests/int64(o.churn)/int64(o.model.Torrents)+int64(o.model.Peers) >= 1<<24:

@@ -119,7 +119,7 @@ func (sh *shared) pace(ws []*worker, ps *pacerStats) time.Time {
 		}
 		due := dueOffset(g, o.rate)
 		if due > el {
-			preciseSleep(due - el)
+			preciseSleep(max(due-el, o.quantum))
 			continue
 		}
 		// Everything due by now, at most 1024 requests a round.

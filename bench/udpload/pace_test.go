@@ -3,6 +3,7 @@ package main
 import (
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -217,5 +218,37 @@ func TestChurnKeepsThePopulation(t *testing.T) {
 	// Peer ids stay distinct across generations.
 	if PeerID("-BU0001-", 3, 2) == PeerID("-BU0001-", 3, 2+64_000) {
 		t.Fatal("a later generation reuses a peer id")
+	}
+}
+
+// -pace-quantum: the pacer sleeps at least the quantum, so requests go out
+// in bursts up to a quantum late, and that lag counts in their latency.
+func TestPaceQuantum(t *testing.T) {
+	f := startFake(t, 0)
+	res, out := f.run(t, "-rate", "4000", "-pace-quantum", "2ms", "-sockets", "4", "-window", "64", "-duration", "1s",
+		"-timeout", "1s", "-torrents", "50", "-peers", "20", "-scrape-every", "0")
+	if res["sent"] != 4000 || res["unsent"] != 0 || res["announces"] != 4000 {
+		t.Fatalf("sent %d unsent %d answered %d, want all 4000\n%s", res["sent"], res["unsent"], res["announces"], out)
+	}
+	// Due times spread evenly over each 2 ms sleep: the median waits ~1 ms.
+	if res["lag_p50_us"] < 500 || res["lag_p50_us"] > 3000 || res["p50_us"] < res["lag_p50_us"] {
+		t.Fatalf("lag p50 %d µs, latency p50 %d µs: want the lag about half the quantum, and counted\n%s", res["lag_p50_us"], res["p50_us"], out)
+	}
+}
+
+func TestBadPacingFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-pace-quantum", "-1ms"}, "-pace-quantum must be 0..1s"},
+		{[]string{"-pace-quantum", "2s"}, "-pace-quantum must be 0..1s"},
+		{[]string{"-slow", "-1ms"}, "-slow must be >= 0"},
+	} {
+		var out, errOut strings.Builder
+		code := run(append([]string{"-target", "127.0.0.1:9"}, tt.args...), &out, &errOut)
+		if code != 2 || !strings.Contains(errOut.String(), tt.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tt.args, code, errOut.String(), tt.want)
+		}
 	}
 }
