@@ -35,7 +35,8 @@
 #                           then print the median and range of each target's same-round ratio
 #   --profile               take a CPU profile of seedpay (serve --pprof) through each of its UDP and
 #                           HTTP measurements, into the work dir (implies --keep): cpu-udp.pprof,
-#                           cpu-http.pprof, cpu-httpclose.pprof; read with go tool pprof
+#                           cpu-http.pprof, cpu-httpclose.pprof (go tool pprof), and an execution
+#                           trace through the half-load latency step, trace-lat.out (go tool trace)
 #   --keep                  keep the work dir (logs, configs) instead of deleting it
 # Latency at half load: after each tracker's closed-loop UDP run, udpload runs
 # open loop (-rate) at half of the responses/s that tracker just reached, for
@@ -321,7 +322,11 @@ stop_tracker() {
 PROF_PID=""
 profile_start() {
   [ -n "$PPROF" ] || return 0
-  curl -sf -o "$2/cpu-$1.pprof" "$PPROF/debug/pprof/profile?seconds=$DURATION" &
+  if [ "$1" = lat ]; then # the half-load latency step: an execution trace (scheduling, syscalls)
+    curl -sf -o "$2/trace-$1.out" "$PPROF/debug/pprof/trace?seconds=$DURATION" &
+  else
+    curl -sf -o "$2/cpu-$1.pprof" "$PPROF/debug/pprof/profile?seconds=$DURATION" &
+  fi
   PROF_PID=$!
   PIDS+=("$PROF_PID")
 }
@@ -412,8 +417,10 @@ measure() { # run tracker
     half=$(( ${peak:-0} / 2 ))
     [ "$half" -ge 1 ] || die "$t: no closed-loop peak to halve"
     log "$run: $t: UDP open loop at $half/s (half of its closed-loop $peak/s) ${DURATION}s"
+    profile_start lat "$d"
     udpload "$d/lat" -rate "$half" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
       -sockets $LAT_SOCKETS -window $LAT_WINDOW -pace-quantum $LAT_QUANTUM
+    profile_wait
     [ -n "$(kv "$d/lat" rate)" ] || { cat "$d/lat" >&2; die "$t: open-loop run failed"; }
     for r in $LAT_RATES; do
       log "$run: $t: UDP open loop at $r/s (fixed) ${DURATION}s"
