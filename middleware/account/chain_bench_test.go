@@ -65,10 +65,7 @@ func BenchmarkLocalHookPrivate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = h.Run(runCtx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runHook(b, h)
 	var rp any = bittorrent.RouteParams{{Key: "passkey", Value: u.Passkey}}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -79,9 +76,7 @@ func BenchmarkLocalHookPrivate(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			r.InfoHash = hashes[i%100]
-			r.Peer.ID[0] = byte(i / 100 % 10)
-			r.Uploaded += 100
+			nextAnnounce(r, hashes, i)
 			rc.Reset(ctx)
 			c, err := ah.HandleAnnounce(reqctx.With(&rc, bittorrent.RouteParamsKey, rp), r, resp)
 			if err != nil {

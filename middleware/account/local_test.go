@@ -148,10 +148,7 @@ func BenchmarkLocalHook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = h.Run(runCtx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runHook(b, h)
 	ctx := authed(b, &registry.User{ID: "u1", Passkey: "pk"})
 	resp := &bittorrent.AnnounceResponse{Complete: 5}
 	b.ReportAllocs()
@@ -161,10 +158,24 @@ func BenchmarkLocalHook(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			r.InfoHash = hashes[i%100]
-			r.Peer.ID[0] = byte(i / 100 % 10)
-			r.Uploaded += 100
+			nextAnnounce(r, hashes, i)
 			h.HandleAnnounce(ctx, r, resp)
 		}
 	})
+}
+
+// runHook runs h.Run (the clock and the flusher) until the test ends.
+func runHook(tb testing.TB, h *Hook) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = h.Run(ctx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done })
+}
+
+// nextAnnounce makes r the benchmarks' i-th announce: torrent i mod 100,
+// one of ten peers, 100 bytes more uploaded than the last.
+func nextAnnounce(r *bittorrent.AnnounceRequest, hashes []bittorrent.InfoHash, i int) {
+	r.InfoHash = hashes[i%100]
+	r.Peer.ID[0] = byte(i / 100 % 10)
+	r.Uploaded += 100
 }

@@ -66,6 +66,18 @@ func newChain(t testing.TB, private bool) *chain {
 	return &chain{look: look, auth: ah, acct: h, la: la, rp: bittorrent.RouteParams{{Key: "passkey", Value: "pk"}}}
 }
 
+// wantCounts checks how many torrent lookups the hook made and how many
+// new sessions it accounted.
+func (c *chain) wantCounts(t testing.TB, lookups int64, news uint64) {
+	t.Helper()
+	if n := c.look.torrents.Load(); n != lookups {
+		t.Fatalf("%d torrent lookups, want %d", n, lookups)
+	}
+	if n := c.la.Outcomes()[rewards.CodeNew]; n != news {
+		t.Fatalf("%d new sessions accounted, want %d", n, news)
+	}
+}
+
 func (c *chain) announce(t testing.TB, ctx context.Context, r *bittorrent.AnnounceRequest) {
 	ctx, err := c.auth.HandleAnnounce(reqctx.With(ctx, bittorrent.RouteParamsKey, c.rp), r, &bittorrent.AnnounceResponse{})
 	if err != nil {
@@ -101,12 +113,7 @@ func TestRegistryLookedUpOncePerAnnounce(t *testing.T) {
 				}
 				ch.announce(t, ctx, req(byte(i), bittorrent.Started))
 			}
-			if n := ch.look.torrents.Load(); n != 3 {
-				t.Fatalf("%d torrent lookups for 3 announces, want 3", n)
-			}
-			if n := ch.la.Outcomes()[rewards.CodeNew]; n != 3 {
-				t.Fatalf("%d new sessions accounted, want 3", n)
-			}
+			ch.wantCounts(t, 3, 3)
 		})
 	}
 }
@@ -134,12 +141,7 @@ func TestEntryOfAnotherTorrentIgnored(t *testing.T) {
 	stale := &registry.Entry{Torrent: registry.Torrent{InfoHash: other, Size: 1}}
 	ctx := registry.WithEntry(context.Background(), stale)
 	ch.announce(t, ctx, req(1, bittorrent.Started))
-	if n := ch.look.torrents.Load(); n != 1 {
-		t.Fatalf("%d lookups, want 1", n)
-	}
-	if n := ch.la.Outcomes()[rewards.CodeNew]; n != 1 {
-		t.Fatalf("%d new sessions, want 1", n)
-	}
+	ch.wantCounts(t, 1, 1)
 }
 
 // TestLocalHookClock: Run's clock carries the oldest open epoch, computed
