@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +30,7 @@ type fakeTracker struct {
 	peers     map[[20]byte]map[[20]byte]bool // info hash -> peer id -> seeder
 	seen      map[[40]byte]int               // (info hash, peer id) -> announces
 	ports     map[int]int                    // source port -> datagrams
+	procs     map[int]int                    // GOMAXPROCS seen while answering -> announces
 }
 
 const fakeConnID = 0x1122334455667788
@@ -39,7 +42,7 @@ func startFake(t *testing.T, dropEvery int) *fakeTracker {
 		t.Fatal(err)
 	}
 	f := &fakeTracker{conn: conn, dropEvery: dropEvery, urlData: map[string]int{}, events: map[uint32]int{},
-		peers: map[[20]byte]map[[20]byte]bool{}, seen: map[[40]byte]int{}, ports: map[int]int{}}
+		peers: map[[20]byte]map[[20]byte]bool{}, seen: map[[40]byte]int{}, ports: map[int]int{}, procs: map[int]int{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -81,6 +84,7 @@ func (f *fakeTracker) handle(p []byte) []byte {
 	switch act {
 	case actionAnnounce:
 		f.announces++
+		f.procs[runtime.GOMAXPROCS(0)]++
 		if f.stallAt > 0 && f.announces == f.stallAt {
 			time.Sleep(f.stall) // nothing is read meanwhile: later requests queue
 		}
@@ -249,9 +253,9 @@ func parseResult(t *testing.T, out string) map[string]int64 {
 		for _, kv := range strings.Fields(line)[1:] {
 			k, v, _ := strings.Cut(kv, "=")
 			v, _, _ = strings.Cut(v, ".")
-			var n int64
-			for _, c := range v {
-				n = n*10 + int64(c-'0')
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("RESULT %s: %v", kv, err)
 			}
 			m[k] = n
 		}

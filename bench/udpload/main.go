@@ -54,6 +54,7 @@ type options struct {
 	churn        int // one join and one leave every churn requests (0: none)
 	slow         time.Duration
 	quantum      time.Duration
+	pacerNice    bool // open loop: the pacer's thread at nice -20 where permitted
 }
 
 func main() {
@@ -83,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second on a fixed schedule, latency from the scheduled time (0: closed loop, -window in flight per socket)")
 	fs.IntVar(&o.churn, "churn", 0, "every N requests one new peer joins (started) and the oldest leaves (stopped), after a -fill of the same -torrents x -peers (0: no churn)")
 	fs.DurationVar(&o.quantum, "pace-quantum", 0, "open loop: the pacer sleeps at least this long between sends (a request is then up to this late, which counts in its latency); 0: until the next request is due")
+	fs.BoolVar(&o.pacerNice, "pacer-nice", true, "open loop: run the pacer's thread at nice -20 so that its readers on the same CPU do not delay it (needs root; reported as pacer_nice)")
 	fs.DurationVar(&o.slow, "slow", 0, "count the requests slower than this by when they were due within the second, in 50 ms buckets (0: off)")
 	fs.BoolVar(&o.fill, "fill", false, "announce every peer of every torrent once (event started), then stop")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
@@ -242,11 +244,15 @@ func (r *result) print(w io.Writer, o options, raddr *net.UDPAddr) {
 	if p := r.paced; p != nil {
 		fmt.Fprintf(w, "  service latency (from the actual send)    p50 %s  p99 %s  p99.9 %s\n",
 			us(r.svc.quantile(0.50)), us(r.svc.quantile(0.99)), us(r.svc.quantile(0.999)))
-		fmt.Fprintf(w, "  open loop  target %d/s  scheduled %d  sent %d  unsent %d  achieved %.0f/s  stalls (all windows full) %d  pacer lag p50 %s  p99 %s  max %s\n",
+		nice := 0
+		if p.nice {
+			nice = -20
+		}
+		fmt.Fprintf(w, "  open loop  target %d/s  scheduled %d  sent %d  unsent %d  achieved %.0f/s  stalls (all windows full) %d  pacer lag p50 %s  p99 %s  max %s  pacer nice %d\n",
 			o.rate, p.scheduled, p.sent, p.scheduled-p.sent, rate(r.announces+r.scrapes), p.stalls,
-			us(p.lag.quantile(0.5)), us(p.lag.quantile(0.99)), us(time.Duration(p.lag.max)))
-		paced = fmt.Sprintf(" rate=%d scheduled=%d sent=%d unsent=%d stalls=%d lag_p50_us=%.0f lag_p99_us=%.0f lag_max_us=%.0f svc_p50_us=%.0f svc_p99_us=%.0f svc_p999_us=%.0f",
-			o.rate, p.scheduled, p.sent, p.scheduled-p.sent, p.stalls,
+			us(p.lag.quantile(0.5)), us(p.lag.quantile(0.99)), us(time.Duration(p.lag.max)), nice)
+		paced = fmt.Sprintf(" rate=%d scheduled=%d sent=%d unsent=%d stalls=%d pacer_nice=%d lag_p50_us=%.0f lag_p99_us=%.0f lag_max_us=%.0f svc_p50_us=%.0f svc_p99_us=%.0f svc_p999_us=%.0f",
+			o.rate, p.scheduled, p.sent, p.scheduled-p.sent, p.stalls, nice,
 			usf(p.lag.quantile(0.5)), usf(p.lag.quantile(0.99)), usf(time.Duration(p.lag.max)),
 			usf(r.svc.quantile(0.5)), usf(r.svc.quantile(0.99)), usf(r.svc.quantile(0.999)))
 		if r.stamped > 0 {

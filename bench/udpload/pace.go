@@ -26,9 +26,23 @@ import (
 // latency budget, so the pacer sleeps in nanosleep(2) on its own thread with
 // a 1 µs timer slack. Readers block in the netpoller: a reply wakes them at
 // once.
+//
+// Pinned to one CPU, the pacer shares it with the readers, and it used to
+// fall silent for 3-10 ms at a time at 150k/s: its sleep ended while reader
+// threads held the CPU, or it waited on a socket's lock held by a reader
+// that another reader had preempted; then it sent everything it owed at
+// once, a burst the tracker was charged for. Two things keep it on time:
+// its thread runs at nice -20 (-pacer-nice, where permitted), so it goes
+// first when its sleep ends, and the process has two Ps (openLoopProcs),
+// one for the pacer and one for all the readers, so readers take turns as
+// goroutines instead of preempting each other as threads.
 
 // maxRate bounds -rate (requests per second).
 const maxRate = 2_000_000
+
+// openLoopProcs is GOMAXPROCS in the open loop: the pacer's P, which it
+// gives up while it sleeps, and one for the readers.
+const openLoopProcs = 2
 
 // dueOffset is when request g is scheduled, from the start, at rate
 // requests per second.
@@ -58,15 +72,14 @@ type pacerStats struct {
 	scheduled int64     // requests due before the pacer stopped
 	stalls    int64     // times every window was full when a request was due
 	lag       histogram // actual send - scheduled
+	nice      bool      // the pacer's thread ran at nice -20
 }
 
 func paced(sh *shared, ws []*worker, res *result) *result {
 	o := &sh.o
 	// The pacer sits in nanosleep most of the time; with one P (taskset to
 	// one CPU) the readers would wait for sysmon to take the P back.
-	if runtime.GOMAXPROCS(0) < 4 {
-		runtime.GOMAXPROCS(4)
-	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(openLoopProcs))
 	sh.start = time.Now()
 	sh.deadline = sh.start.Add(o.duration)
 	var pacerDone atomic.Bool
@@ -87,6 +100,9 @@ func paced(sh *shared, ws []*worker, res *result) *result {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		setTimerSlack()
+		if o.pacerNice {
+			ps.nice = raisePacer()
+		}
 		stopped = sh.pace(ws, &ps)
 		pacerDone.Store(true)
 	}()

@@ -25,3 +25,12 @@ const prSetTimerslack = 29
 func setTimerSlack() {
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerslack, 1000, 0)
 }
+
+// raisePacer sets this thread's nice value to -20, so that when its sleep
+// ends it runs before the generator's readers on the same CPU. Only this
+// thread: the goroutine calling it must be locked to its thread, which Go
+// ends with the goroutine. It needs CAP_SYS_NICE (root); it reports whether
+// it took.
+func raisePacer() bool {
+	return syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), -20) == nil
+}

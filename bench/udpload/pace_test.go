@@ -63,6 +63,7 @@ func TestHighQuantiles(t *testing.T) {
 }
 
 func TestPacedRateAgainstFakeTracker(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	f := startFake(t, 0)
 	res, out := f.run(t, "-rate", "4000", "-sockets", "4", "-window", "64", "-duration", "1s",
 		"-timeout", "1s", "-torrents", "50", "-peers", "20", "-passkey", "PK")
@@ -89,6 +90,14 @@ func TestPacedRateAgainstFakeTracker(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.urlData["/PK"] != f.announces+f.scrapes {
 		t.Errorf("URL data %v", f.urlData)
+	}
+	// The open loop runs on two Ps (pacer, readers) and gives back the rest.
+	if len(f.procs) != 1 || f.procs[openLoopProcs] == 0 || runtime.GOMAXPROCS(0) != 3 {
+		t.Errorf("GOMAXPROCS while pacing %v, after %d; want only %d, then 3 again", f.procs, runtime.GOMAXPROCS(0), openLoopProcs)
+	}
+	// The pacer's thread is raised where the process may do so.
+	if want := niceIfPermitted(); res["pacer_nice"] != want {
+		t.Errorf("pacer_nice=%d, want %d", res["pacer_nice"], want)
 	}
 	// The pacer goes round the sockets: every socket carries its share.
 	if len(f.ports) != 4 {
@@ -233,6 +242,30 @@ func TestPaceQuantum(t *testing.T) {
 	// Due times spread evenly over each 2 ms sleep: the median waits ~1 ms.
 	if res["lag_p50_us"] < 500 || res["lag_p50_us"] > 3000 || res["p50_us"] < res["lag_p50_us"] {
 		t.Fatalf("lag p50 %d µs, latency p50 %d µs: want the lag about half the quantum, and counted\n%s", res["lag_p50_us"], res["p50_us"], out)
+	}
+}
+
+// niceIfPermitted is the pacer_nice a run reports here: -20 where this
+// process may raise a thread (CAP_SYS_NICE), else 0. The probe's thread
+// ends with its goroutine, so the test's own threads keep their priority.
+func niceIfPermitted() int64 {
+	ok := make(chan bool)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the raised thread exits with the goroutine
+		ok <- raisePacer()
+	}()
+	if <-ok {
+		return -20
+	}
+	return 0
+}
+
+func TestPacerNiceOff(t *testing.T) {
+	f := startFake(t, 0)
+	res, out := f.run(t, "-rate", "2000", "-pacer-nice=false", "-sockets", "2", "-window", "64", "-duration", "200ms",
+		"-timeout", "1s", "-torrents", "10", "-peers", "10", "-scrape-every", "0")
+	if _, ok := res["pacer_nice"]; !ok || res["pacer_nice"] != 0 || res["announces"] != 400 {
+		t.Fatalf("pacer_nice %d (present %v), answered %d of 400: want 0 with -pacer-nice=false\n%s", res["pacer_nice"], ok, res["announces"], out)
 	}
 }
 
