@@ -38,11 +38,17 @@
 #                           cpu-http.pprof, cpu-httpclose.pprof (go tool pprof), and an execution
 #                           trace through the half-load latency step, trace-lat.out (go tool trace)
 #   --keep                  keep the work dir (logs, configs) instead of deleting it
+#   --no-capture            no packet capture beside the half-load latency step (below)
 # Latency at half load: after each tracker's closed-loop UDP run, udpload runs
 # open loop (-rate) at half of the responses/s that tracker just reached, for
 # the same duration, latency from each request's scheduled send time (to the
 # reader's clock, and to the kernel's receive stamp, which leaves out the
 # reader's wake-up); its p50/p90/p99/p99.9 are printed in a second table.
+# Beside the half-load step tcpdump captures a 1/16 sample of the requests
+# and their replies on lo (udpload -capture-filter), pinned with the load;
+# udpload -capture reads it: the latency in the tracker, from the request's
+# capture stamp (inside the generator's send) to its reply's (inside the
+# tracker's), with the generator's own delays left out.
 # Everything runs on loopback; every process started here is killed on exit.
 set -euo pipefail
 
@@ -63,6 +69,7 @@ LAT_RATES=${BENCH_LAT_RATES:-}
 ROUNDS=${BENCH_ROUNDS:-1}
 KEEP=0
 PROFILE=0
+CAPTURE=1
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -71,6 +78,7 @@ while [ $# -gt 0 ]; do
     --no-1m) DO_1M=0 ;;
     --no-latency) DO_LAT=0 ;;
     --no-http) DO_HTTP=0 ;;
+    --no-capture) CAPTURE=0 ;;
     --lat-rates) LAT_RATES=${2:?}; shift ;;
     --lat-rates=*) LAT_RATES=${1#*=} ;;
     --trackers) TRACKERS=${2:?}; shift ;;
@@ -152,13 +160,14 @@ install_missing() {
   command -v curl >/dev/null || need+=(curl)
   command -v taskset >/dev/null || need+=(util-linux)
   command -v ss >/dev/null || need+=(iproute2)
+  [ $CAPTURE = 1 ] && ! command -v tcpdump >/dev/null && need+=(tcpdump)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
   fi
-  for c in opentracker wrk redis-server curl taskset ss go; do
+  for c in opentracker wrk redis-server curl taskset ss go $([ $CAPTURE = 1 ] && echo tcpdump); do
     command -v "$c" >/dev/null || die "$c is missing"
   done
 }
@@ -317,6 +326,33 @@ stop_tracker() {
   return 0
 }
 
+# capture_start PCAP: with capture on, tcpdump pinned like the load writes a
+# 1/16 sample of the traffic to and from the tracker (udpload
+# -capture-filter) to PCAP; capture_stop PCAP OUT ends it and writes what
+# udpload -capture reads from it to OUT (the pcap is kept with --keep).
+CAP_PID=""
+capture_start() {
+  [ $CAPTURE = 1 ] || return 0
+  local i
+  "${PIN_L[@]}" tcpdump -i lo -n -s 96 -B 65536 --time-stamp-precision=nano -w "$1" \
+    "$("$WORK/udpload" -target "$UDP_ADDR" -capture-filter)" 2>"$1.log" &
+  CAP_PID=$!
+  PIDS+=("$CAP_PID")
+  for i in $(seq 50); do # it says so once its filter is set
+    grep -q 'listening on' "$1.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "tcpdump did not start: $(cat "$1.log")"
+}
+capture_stop() {
+  [ -n "$CAP_PID" ] || return 0
+  kill -INT "$CAP_PID" 2>/dev/null || true
+  wait "$CAP_PID" 2>/dev/null || true
+  CAP_PID=""
+  "$WORK/udpload" -target "$UDP_ADDR" -capture "$1" >"$2" 2>&1 || log "reading the capture failed: $(tail -1 "$2")"
+  [ $KEEP = 1 ] || rm -f "$1"
+}
+
 # profile_start NAME DIR: with --profile and a seedpay running, a CPU profile
 # of the next DURATION seconds into DIR/cpu-NAME.pprof (profile_wait ends it).
 PROF_PID=""
@@ -418,14 +454,16 @@ measure() { # run tracker
     [ "$half" -ge 1 ] || die "$t: no closed-loop peak to halve"
     log "$run: $t: UDP open loop at $half/s (half of its closed-loop $peak/s) ${DURATION}s"
     profile_start lat "$d"
+    capture_start "$d/lat.pcap"
     udpload "$d/lat" -rate "$half" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
-      -sockets $LAT_SOCKETS -window $LAT_WINDOW -pace-quantum $LAT_QUANTUM
+      -sockets $LAT_SOCKETS -window $LAT_WINDOW -pace-quantum $LAT_QUANTUM "${NICE_L[@]}"
+    capture_stop "$d/lat.pcap" "$d/lat.cap"
     profile_wait
     [ -n "$(kv "$d/lat" rate)" ] || { cat "$d/lat" >&2; die "$t: open-loop run failed"; }
     for r in $LAT_RATES; do
       log "$run: $t: UDP open loop at $r/s (fixed) ${DURATION}s"
       udpload "$d/lat-$r" -rate "$r" -duration ${DURATION}s -torrents $TORRENTS -peers $PEERS -numwant $NUMWANT \
-        -sockets $LAT_SOCKETS -window $LAT_WINDOW -pace-quantum $LAT_QUANTUM
+        -sockets $LAT_SOCKETS -window $LAT_WINDOW -pace-quantum $LAT_QUANTUM "${NICE_L[@]}"
       [ -n "$(kv "$d/lat-$r" rate)" ] || { cat "$d/lat-$r" >&2; die "$t: open-loop run at $r/s failed"; }
     done
   fi
@@ -582,29 +620,34 @@ print_details() {
 
 print_latency() { # the open-loop step: p99 at half of each tracker's closed-loop peak (and --lat-rates)
   [ $DO_LAT = 1 ] || return 0
-  local run t d base kbase f r what
+  local run t d base kbase cbase cap f r what
   echo
-  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, pacer quantum $LAT_QUANTUM at nice -20 where permitted (udpload -pacer-nice: root), ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's wake-up of its reader is left out; the pacer's lag is not); service = from the actual send; lag = pacer's send - schedule:"
+  echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, pacer quantum $LAT_QUANTUM (pinned: at nice -20 where permitted, udpload -pacer-nice), ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's wake-up of its reader is left out; the pacer's lag is not); service = from the actual send; lag = pacer's send - schedule:"
   echo
-  echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99 ms, kernel stamp | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  [ $CAPTURE = 1 ] && echo "In the tracker (capture) = from the request's capture stamp to its reply's, a 1/16 sample, half-load step only: the generator's lag and wake-ups left out."
+  echo
+  echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99 ms, kernel stamp | p99 ms in the tracker (capture) | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for run in $RUNS; do
     for r in half $LAT_RATES; do
       f=lat what="(half)"
       [ "$r" = half ] || { f=lat-$r; what="(fixed)"; }
-      base="" kbase=""
+      base="" kbase="" cbase=""
       has opentracker && base=$(ms "$(kv "$WORK/$run-opentracker/$f" p99_us)") \
-        kbase=$(ms "$(kv "$WORK/$run-opentracker/$f" kern_p99_us)")
+        kbase=$(ms "$(kv "$WORK/$run-opentracker/$f" kern_p99_us)") \
+        cbase=$(ms "$(kv "$WORK/$run-opentracker/$f.cap" net_p99_us)")
       for t in $TRACKERS; do
         d=$WORK/$run-$t
         [ -f "$d/$f" ] || continue
         # The p99 says something about the tracker only if the pacer itself was
         # on time: its lag p99 below 1 ms (the target) and no request unsent.
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
+        cap="-"
+        [ -f "$d/$f.cap" ] && cap="$(ms3 "$(kv "$d/$f.cap" net_p99_us)") ($(ratio "$(ms "$(kv "$d/$f.cap" net_p99_us)")" "$cbase")x)"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
           "$(kv "$d/udp" responses_per_s)" "$(kv "$d/$f" rate) $what" "$(kv "$d/$f" responses_per_s)" \
           "$(ms3 "$(kv "$d/$f" p50_us)")" "$(ms3 "$(kv "$d/$f" p90_us)")" \
           "$(ms3 "$(kv "$d/$f" p99_us)") ($(ratio "$(ms "$(kv "$d/$f" p99_us)")" "$base")x)" \
-          "$(ms3 "$(kv "$d/$f" kern_p99_us)") ($(ratio "$(ms "$(kv "$d/$f" kern_p99_us)")" "$kbase")x)" \
+          "$(ms3 "$(kv "$d/$f" kern_p99_us)") ($(ratio "$(ms "$(kv "$d/$f" kern_p99_us)")" "$kbase")x)" "$cap" \
           "$(ms3 "$(kv "$d/$f" p999_us)")" "$(ms3 "$(kv "$d/$f" max_us)")" \
           "$(ms3 "$(kv "$d/$f" svc_p99_us)")" "$(ms3 "$(kv "$d/$f" lag_p99_us)")" \
           "$(kv "$d/$f" timeouts)" "$(kv "$d/$f" unsent)" \
@@ -675,6 +718,7 @@ print_rounds() {
       has $t || continue
       round_row "p99 ms at half of peak, $(label $t)" lat_ms $t p99_us
       round_row "p99 ms at half of peak to the kernel stamp, $(label $t)" lat_ms $t kern_p99_us
+      [ $CAPTURE = 1 ] && round_row "p99 ms at half of peak in the tracker (capture), $(label $t)" cap_ms $t net_p99_us
     done
   fi
 }
@@ -692,6 +736,7 @@ round_row() { # LABEL FUNC ARGS...: one row; FUNC RUN ARGS... prints one round's
 }
 pair_ratio() { ratio "$(value "$1" "$2" "$4")" "$(value "$1" "$3" "$4")"; } # RUN A B KEY: A's KEY / B's
 lat_ms() { ms "$(kv "$WORK/$1-$2/lat" "$3")"; }                            # RUN TRACKER KEY: the half-load step's KEY in ms
+cap_ms() { ms "$(kv "$WORK/$1-$2/lat.cap" "$3")"; }                        # RUN TRACKER KEY: the same from its capture
 
 median_range() { # VALUES...: "median (min-max)" of the numeric ones, "-" if none
   printf '%s\n' "$@" | awk '$1 ~ /^[0-9.]+$/ {v[n++] = $1 + 0}
@@ -727,7 +772,9 @@ rotated() { # K: the trackers, starting at the (K-1)th (mod their count)
   for i in $(seq 0 $(( n - 1 ))); do printf '%s ' "${ts[$(( (i + $1 - 1) % n ))]}"; done
 }
 for RUN in $RUNS; do
-  if [ "$(mode "$RUN")" = pinned ]; then PIN_T=(taskset -c 0); PIN_L=(taskset -c 1); else PIN_T=(); PIN_L=(); fi
+  # The pacer at nice -20 only with the load on its own core: sharing the
+  # cores, it starved the tracker (bench/udpload/pace.go).
+  if [ "$(mode "$RUN")" = pinned ]; then PIN_T=(taskset -c 0); PIN_L=(taskset -c 1); NICE_L=(-pacer-nice); else PIN_T=(); PIN_L=(); NICE_L=(); fi
   round=1
   [ "$ROUNDS" = 1 ] || round=${RUN##*-}
   for t in $(rotated "$round"); do measure "$RUN" "$t"; done

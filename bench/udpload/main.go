@@ -11,6 +11,7 @@
 //	udpload -target 127.0.0.1:6969 -fill -torrents 1000 -peers 1000   # every peer once
 //	udpload -target 127.0.0.1:6969 -census -torrents 1000             # peers the tracker holds
 //	udpload -print-hashes -torrents 1000                               # the torrents' info hashes
+//	udpload -target 127.0.0.1:6969 -capture run.pcap                  # the tracker's latency in a capture
 //
 // The last line of the output is machine-readable: "RESULT key=value ...".
 package main
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -63,7 +65,8 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var o options
-	var printHashes, doCensus bool
+	var printHashes, doCensus, printFilter bool
+	var captureFile string
 	fs := flag.NewFlagSet("udpload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.target, "target", "", "tracker host:port; must be loopback (127.0.0.0/8 or ::1)")
@@ -84,11 +87,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second on a fixed schedule, latency from the scheduled time (0: closed loop, -window in flight per socket)")
 	fs.IntVar(&o.churn, "churn", 0, "every N requests one new peer joins (started) and the oldest leaves (stopped), after a -fill of the same -torrents x -peers (0: no churn)")
 	fs.DurationVar(&o.quantum, "pace-quantum", 0, "open loop: the pacer sleeps at least this long between sends (a request is then up to this late, which counts in its latency); 0: until the next request is due")
-	fs.BoolVar(&o.pacerNice, "pacer-nice", true, "open loop: run the pacer's thread at nice -20 so that its readers on the same CPU do not delay it (needs root; reported as pacer_nice)")
+	fs.BoolVar(&o.pacerNice, "pacer-nice", false, "open loop: run the pacer's thread at nice -20 so that its readers on the same CPU do not delay it; for a generator pinned to its own CPU (taskset), as it starves a tracker sharing the CPUs (needs root; reported as pacer_nice)")
 	fs.DurationVar(&o.slow, "slow", 0, "count the requests slower than this by when they were due within the second, in 50 ms buckets (0: off)")
 	fs.BoolVar(&o.fill, "fill", false, "announce every peer of every torrent once (event started), then stop")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.BoolVar(&doCensus, "census", false, "scrape every torrent once and print how many peers the tracker holds, then exit")
+	fs.StringVar(&captureFile, "capture", "", "read this pcap file (tcpdump -w) of a run against -target and print the tracker's latency in it, request to reply, then exit")
+	fs.BoolVar(&printFilter, "capture-filter", false, "print the tcpdump filter that captures a 1/16 sample of a run's requests to -target and their replies, then exit")
 	fs.BoolVar(&printHashes, "print-hashes", false, "print the -torrents info hashes in hex, one a line, and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -108,6 +113,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "udpload:", err)
 		return 2
 	}
+	if printFilter {
+		fmt.Fprintln(stdout, captureFilter(raddr.Port))
+		return 0
+	}
+	if captureFile != "" {
+		ap := raddr.AddrPort()
+		return readCaptureFile(captureFile, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), stdout, stderr)
+	}
 	if doCensus {
 		if err := census(o, raddr, stdout); err != nil {
 			fmt.Fprintln(stderr, "udpload: census:", err)
@@ -122,6 +135,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	res.print(stdout, o, raddr)
 	if res.announces+res.scrapes == 0 {
+		return 1
+	}
+	return 0
+}
+
+// readCaptureFile is -capture: 1 when the file cannot be read or holds no
+// reply to a request.
+func readCaptureFile(name string, tracker netip.AddrPort, stdout, stderr io.Writer) int {
+	f, err := os.Open(name)
+	if err != nil {
+		fmt.Fprintln(stderr, "udpload:", err)
+		return 1
+	}
+	defer f.Close()
+	st, err := readCapture(f, tracker)
+	if err != nil {
+		fmt.Fprintf(stderr, "udpload: %s: %v\n", name, err)
+		return 1
+	}
+	st.print(stdout, tracker)
+	if st.matched == 0 {
+		fmt.Fprintf(stderr, "udpload: %s: no reply from %s to a captured request\n", name, tracker)
 		return 1
 	}
 	return 0

@@ -66,7 +66,7 @@ func TestPacedRateAgainstFakeTracker(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	f := startFake(t, 0)
 	res, out := f.run(t, "-rate", "4000", "-sockets", "4", "-window", "64", "-duration", "1s",
-		"-timeout", "1s", "-torrents", "50", "-peers", "20", "-passkey", "PK")
+		"-timeout", "1s", "-torrents", "50", "-peers", "20", "-passkey", "PK", "-pacer-nice")
 	t.Log(out)
 	if res["rate"] != 4000 || res["scheduled"] != 4000 || res["unsent"] != 0 || res["sent"] != 4000 {
 		t.Errorf("rate %d scheduled %d sent %d unsent %d, want 4000 in 1 s", res["rate"], res["scheduled"], res["sent"], res["unsent"])
@@ -95,7 +95,7 @@ func TestPacedRateAgainstFakeTracker(t *testing.T) {
 	if len(f.procs) != 1 || f.procs[openLoopProcs] == 0 || runtime.GOMAXPROCS(0) != 3 {
 		t.Errorf("GOMAXPROCS while pacing %v, after %d; want only %d, then 3 again", f.procs, runtime.GOMAXPROCS(0), openLoopProcs)
 	}
-	// The pacer's thread is raised where the process may do so.
+	// With -pacer-nice the pacer's thread is raised where the process may do so.
 	if want := niceIfPermitted(); res["pacer_nice"] != want {
 		t.Errorf("pacer_nice=%d, want %d", res["pacer_nice"], want)
 	}
@@ -262,10 +262,10 @@ func niceIfPermitted() int64 {
 
 func TestPacerNiceOff(t *testing.T) {
 	f := startFake(t, 0)
-	res, out := f.run(t, "-rate", "2000", "-pacer-nice=false", "-sockets", "2", "-window", "64", "-duration", "200ms",
+	res, out := f.run(t, "-rate", "2000", "-sockets", "2", "-window", "64", "-duration", "200ms",
 		"-timeout", "1s", "-torrents", "10", "-peers", "10", "-scrape-every", "0")
 	if _, ok := res["pacer_nice"]; !ok || res["pacer_nice"] != 0 || res["announces"] != 400 {
-		t.Fatalf("pacer_nice %d (present %v), answered %d of 400: want 0 with -pacer-nice=false\n%s", res["pacer_nice"], ok, res["announces"], out)
+		t.Fatalf("pacer_nice %d (present %v), answered %d of 400: want 0 without -pacer-nice\n%s", res["pacer_nice"], ok, res["announces"], out)
 	}
 }
 
