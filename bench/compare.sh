@@ -45,7 +45,7 @@
 # reader's clock, and to the kernel's receive stamp, which leaves out the
 # reader's wake-up); its p50/p90/p99/p99.9 are printed in a second table.
 # Beside the half-load step tcpdump captures a 1/16 sample of the requests
-# and their replies on lo (udpload -capture-filter), pinned with the load;
+# and their replies on lo (udpload -capture-filter), pinned like the load;
 # udpload -capture reads it: the latency in the tracker, from the request's
 # capture stamp (inside the generator's send) to its reply's (inside the
 # tracker's), with the generator's own delays left out.
@@ -160,7 +160,7 @@ install_missing() {
   command -v curl >/dev/null || need+=(curl)
   command -v taskset >/dev/null || need+=(util-linux)
   command -v ss >/dev/null || need+=(iproute2)
-  [ $CAPTURE = 1 ] && ! command -v tcpdump >/dev/null && need+=(tcpdump)
+  if [ $CAPTURE = 1 ] && ! command -v tcpdump >/dev/null; then need+=(tcpdump); fi
   if [ ${#need[@]} -gt 0 ]; then
     log "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -327,29 +327,37 @@ stop_tracker() {
 }
 
 # capture_start PCAP: with capture on, tcpdump pinned like the load writes a
-# 1/16 sample of the traffic to and from the tracker (udpload
-# -capture-filter) to PCAP; capture_stop PCAP OUT ends it and writes what
-# udpload -capture reads from it to OUT (the pcap is kept with --keep).
+# sample of the traffic to and from the tracker (udpload -capture-filter) to
+# PCAP; capture_stop PCAP OUT ends it and writes what udpload -capture reads
+# from it to OUT, with the packets the kernel dropped from the capture added
+# to its RESULT line as capture_dropped (the pcap is kept with --keep).
 CAP_PID=""
 capture_start() {
   [ $CAPTURE = 1 ] || return 0
-  local i
-  "${PIN_L[@]}" tcpdump -i lo -n -s 96 -B 65536 --time-stamp-precision=nano -w "$1" \
-    "$("$WORK/udpload" -target "$UDP_ADDR" -capture-filter)" 2>"$1.log" &
+  local i filter
+  filter=$("$WORK/udpload" -target "$UDP_ADDR" -capture-filter) || die "udpload -capture-filter failed"
+  "${PIN_L[@]}" tcpdump -i lo -n -s 96 -B 65536 --time-stamp-precision=nano -w "$1" "$filter" 2>"$1.log" &
   CAP_PID=$!
   PIDS+=("$CAP_PID")
   for i in $(seq 50); do # it says so once its filter is set
     grep -q 'listening on' "$1.log" 2>/dev/null && return 0
+    kill -0 "$CAP_PID" 2>/dev/null || break
     sleep 0.1
   done
   die "tcpdump did not start: $(cat "$1.log")"
 }
 capture_stop() {
   [ -n "$CAP_PID" ] || return 0
-  kill -INT "$CAP_PID" 2>/dev/null || true
+  local dropped
+  kill -TERM "$CAP_PID" 2>/dev/null || true
   wait "$CAP_PID" 2>/dev/null || true
   CAP_PID=""
-  "$WORK/udpload" -target "$UDP_ADDR" -capture "$1" >"$2" 2>&1 || log "reading the capture failed: $(tail -1 "$2")"
+  if "$WORK/udpload" -target "$UDP_ADDR" -capture "$1" >"$2" 2>&1; then
+    dropped=$(sed -n 's/^\([0-9]*\) packets* dropped by kernel.*/\1/p' "$1.log")
+    sed -i "/^RESULT /s/\$/ capture_dropped=${dropped:-unknown}/" "$2"
+  else
+    log "reading the capture failed: $(tail -1 "$2")"
+  fi
   [ $KEEP = 1 ] || rm -f "$1"
 }
 
@@ -618,13 +626,15 @@ print_details() {
   fi
 }
 
+lat_cell() { ms3 "$(kv "$1" "$2")"; printf ' (%sx)' "$(ratio "$(ms "$(kv "$1" "$2")")" "$3")"; } # FILE KEY BASE: "p99 ms (ratio to BASE x)"
+
 print_latency() { # the open-loop step: p99 at half of each tracker's closed-loop peak (and --lat-rates)
   [ $DO_LAT = 1 ] || return 0
-  local run t d base kbase cbase cap f r what
+  local run t d base kbase cbase cap lost un dr f r what
   echo
   echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, pacer quantum $LAT_QUANTUM (pinned: at nice -20 where permitted, udpload -pacer-nice), ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's wake-up of its reader is left out; the pacer's lag is not); service = from the actual send; lag = pacer's send - schedule:"
   echo
-  [ $CAPTURE = 1 ] && echo "In the tracker (capture) = from the request's capture stamp to its reply's, a 1/16 sample, half-load step only: the generator's lag and wake-ups left out."
+  if [ $CAPTURE = 1 ]; then echo "In the tracker (capture) = from the request's capture stamp to its reply's, a sample of the requests (udpload -capture-filter), half-load step only: the generator's lag and wake-ups left out; \"lost\" = dropped from the capture or unanswered."; fi
   echo
   echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99 ms, kernel stamp | p99 ms in the tracker (capture) | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -642,12 +652,18 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
         # The p99 says something about the tracker only if the pacer itself was
         # on time: its lag p99 below 1 ms (the target) and no request unsent.
         cap="-"
-        [ -f "$d/$f.cap" ] && cap="$(ms3 "$(kv "$d/$f.cap" net_p99_us)") ($(ratio "$(ms "$(kv "$d/$f.cap" net_p99_us)")" "$cbase")x)"
+        if [ -n "$(kv "$d/$f.cap" net_p99_us)" ]; then
+          cap=$(lat_cell "$d/$f.cap" net_p99_us "$cbase")
+          # What the sample lost: dropped by the kernel before tcpdump read it,
+          # or requests with no captured reply (the tracker's own drops too).
+          un=$(kv "$d/$f.cap" capture_unanswered) dr=$(kv "$d/$f.cap" capture_dropped | tr -cd 0-9)
+          lost=$(( ${un:-0} + ${dr:-0} ))
+          [ "$lost" = 0 ] || cap+=", $lost lost of $(kv "$d/$f.cap" capture_requests)"
+        fi
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
           "$(kv "$d/udp" responses_per_s)" "$(kv "$d/$f" rate) $what" "$(kv "$d/$f" responses_per_s)" \
           "$(ms3 "$(kv "$d/$f" p50_us)")" "$(ms3 "$(kv "$d/$f" p90_us)")" \
-          "$(ms3 "$(kv "$d/$f" p99_us)") ($(ratio "$(ms "$(kv "$d/$f" p99_us)")" "$base")x)" \
-          "$(ms3 "$(kv "$d/$f" kern_p99_us)") ($(ratio "$(ms "$(kv "$d/$f" kern_p99_us)")" "$kbase")x)" "$cap" \
+          "$(lat_cell "$d/$f" p99_us "$base")" "$(lat_cell "$d/$f" kern_p99_us "$kbase")" "$cap" \
           "$(ms3 "$(kv "$d/$f" p999_us)")" "$(ms3 "$(kv "$d/$f" max_us)")" \
           "$(ms3 "$(kv "$d/$f" svc_p99_us)")" "$(ms3 "$(kv "$d/$f" lag_p99_us)")" \
           "$(kv "$d/$f" timeouts)" "$(kv "$d/$f" unsent)" \
@@ -718,7 +734,7 @@ print_rounds() {
       has $t || continue
       round_row "p99 ms at half of peak, $(label $t)" lat_ms $t p99_us
       round_row "p99 ms at half of peak to the kernel stamp, $(label $t)" lat_ms $t kern_p99_us
-      [ $CAPTURE = 1 ] && round_row "p99 ms at half of peak in the tracker (capture), $(label $t)" cap_ms $t net_p99_us
+      if [ $CAPTURE = 1 ]; then round_row "p99 ms at half of peak in the tracker (capture), $(label $t)" cap_ms $t net_p99_us; fi
     done
   fi
 }

@@ -23,7 +23,7 @@ import (
 // cannot make the reader allocate without bound.
 const (
 	maxCaptureRecord = 256 << 10 // bytes a record may hold (tcpdump's largest snaplen)
-	maxPending       = 1 << 20   // requests awaiting their reply
+	maxPending       = 1 << 18   // requests awaiting their reply (a 5 s run's sample holds ~50k)
 )
 
 // Link types of the pcap format (LINKTYPE_*).
@@ -61,6 +61,8 @@ type captureStats struct {
 	net        histogram     // reply stamp - request stamp
 	reqGap     time.Duration // longest pause between captured requests
 	replyGap   time.Duration // longest pause between captured replies
+	reqGapAt   time.Duration // when they began, from the first record
+	replyGapAt time.Duration
 }
 
 type endpoint struct {
@@ -97,7 +99,7 @@ func readCaptureLimit(r io.Reader, tracker netip.AddrPort, limit int) (*captureS
 	default:
 		return nil, fmt.Errorf("not a pcap file (magic %#x; pcapng is not read: tcpdump -w writes pcap)", m)
 	}
-	link := bo.Uint32(gh[20:24])
+	link := bo.Uint32(gh[20:24]) & 0xffff // the upper bits may carry an FCS length
 	switch link {
 	case linkEthernet, linkRaw, linkSLL, linkSLL2:
 	default:
@@ -106,7 +108,7 @@ func readCaptureLimit(r io.Reader, tracker netip.AddrPort, limit int) (*captureS
 	tr := endpoint{tracker.Addr().Unmap(), tracker.Port()} // frames carry plain IPv4 addresses
 	st := &captureStats{}
 	pending := make(map[txKey]int64)
-	var lastReq, lastReply int64
+	var first, lastReq, lastReply int64
 	buf := make([]byte, 0, 2048)
 	var rh [16]byte
 	for n := 1; ; n++ {
@@ -127,6 +129,9 @@ func readCaptureLimit(r io.Reader, tracker netip.AddrPort, limit int) (*captureS
 			return nil, fmt.Errorf("record %d: fraction of a second %d out of range", n, frac)
 		}
 		at := sec*1e9 + frac
+		if n == 1 {
+			first = at
+		}
 		if int(incl) > cap(buf) {
 			buf = make([]byte, incl) // at most maxCaptureRecord
 		}
@@ -142,8 +147,8 @@ func readCaptureLimit(r io.Reader, tracker netip.AddrPort, limit int) (*captureS
 		switch {
 		case dst == tr && len(payload) >= 16 && be.Uint32(payload[8:]) <= actionScrape:
 			st.requests++
-			if lastReq != 0 {
-				st.reqGap = max(st.reqGap, time.Duration(at-lastReq))
+			if gap := time.Duration(at - lastReq); lastReq != 0 && gap > st.reqGap {
+				st.reqGap, st.reqGapAt = gap, time.Duration(lastReq-first)
 			}
 			lastReq = at
 			k := txKey{src, be.Uint32(payload[12:])}
@@ -153,8 +158,8 @@ func readCaptureLimit(r io.Reader, tracker netip.AddrPort, limit int) (*captureS
 			pending[k] = at
 		case src == tr && len(payload) >= 8 && be.Uint32(payload) <= actionError:
 			st.replies++
-			if lastReply != 0 {
-				st.replyGap = max(st.replyGap, time.Duration(at-lastReply))
+			if gap := time.Duration(at - lastReply); lastReply != 0 && gap > st.replyGap {
+				st.replyGap, st.replyGapAt = gap, time.Duration(lastReply-first)
 			}
 			lastReply = at
 			k := txKey{dst, be.Uint32(payload[4:])}
@@ -244,7 +249,8 @@ func (st *captureStats) print(w io.Writer, tracker netip.AddrPort) {
 		tracker, st.requests, st.replies, st.matched, st.unmatched, st.unanswered)
 	fmt.Fprintf(w, "  latency in the tracker (request captured -> reply captured)    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		us(h.quantile(0.50)), us(h.quantile(0.90)), us(h.quantile(0.99)), us(h.quantile(0.999)), us(time.Duration(h.max)))
-	fmt.Fprintf(w, "  longest pause between captured requests %s, between replies %s\n", us(st.reqGap), us(st.replyGap))
+	fmt.Fprintf(w, "  longest pause between captured requests %s from %.3fs, between replies %s from %.3fs (one in both at once: the generator's; in the replies alone: the tracker's)\n",
+		us(st.reqGap), st.reqGapAt.Seconds(), us(st.replyGap), st.replyGapAt.Seconds())
 	fmt.Fprintf(w, "RESULT capture_requests=%d capture_replies=%d capture_matched=%d capture_unmatched=%d capture_unanswered=%d net_p50_us=%.0f net_p90_us=%.0f net_p99_us=%.0f net_p999_us=%.0f net_max_us=%.0f req_gap_max_us=%.0f reply_gap_max_us=%.0f\n",
 		st.requests, st.replies, st.matched, st.unmatched, st.unanswered,
 		usf(h.quantile(0.50)), usf(h.quantile(0.90)), usf(h.quantile(0.99)), usf(h.quantile(0.999)), usf(time.Duration(h.max)),

@@ -121,7 +121,9 @@ func captureCase(p *pcapFile, tracker netip.AddrPort) {
 	p.add(1*ms+50*time.Microsecond, p.frame(tracker, c1, reply(actionConnect, 0x100, u32(1, 2))))
 	p.add(2*ms, p.frame(c1, tracker, request(actionAnnounce, 0x200)))
 	p.add(2*ms, p.frame(c2, tracker, request(actionAnnounce, 0x200))) // same tx, another client
-	p.add(2*ms+10*time.Microsecond, linkFrame(p.link, ipFrame(6, c1, tracker, make([]byte, 40))))
+	// TCP between the same ports, a request's bytes after a 20-byte header: not read.
+	tcp := append(udpDatagram(c1.Port(), tracker.Port(), nil)[:4:4], make([]byte, 16)...)
+	p.add(2*ms+10*time.Microsecond, linkFrame(p.link, ipFrame(6, c1, tracker, append(tcp, request(actionAnnounce, 0x500)...))))
 	p.add(2*ms+20*time.Microsecond, p.frame(c1, netip.AddrPortFrom(tracker.Addr(), 9999), request(actionAnnounce, 0x300)))
 	p.add(2*ms+150*time.Microsecond, p.frame(tracker, c2, reply(actionAnnounce, 0x200, u32(1800, 1, 2))))
 	p.add(2*ms+150*time.Microsecond, p.frame(tracker, c1, reply(actionAnnounce, 0x200, u32(1800, 1, 2))))
@@ -169,8 +171,10 @@ func TestReadCapture(t *testing.T) {
 			if st.net.quantile(0.01) > 52*time.Microsecond {
 				t.Errorf("latency p1 %v, want 50µs", st.net.quantile(0.01))
 			}
-			if st.reqGap != 3*time.Millisecond || st.replyGap != 2855*time.Microsecond {
-				t.Errorf("pauses: requests %v replies %v, want 3ms and 2.855ms", st.reqGap, st.replyGap)
+			if st.reqGap != 3*time.Millisecond || st.replyGap != 2855*time.Microsecond ||
+				st.reqGapAt != time.Millisecond || st.replyGapAt != 1150*time.Microsecond {
+				t.Errorf("pauses: requests %v from %v, replies %v from %v; want 3ms from 1ms and 2.855ms from 1.15ms",
+					st.reqGap, st.reqGapAt, st.replyGap, st.replyGapAt)
 			}
 		})
 	}
@@ -188,7 +192,13 @@ func TestReadCaptureRejects(t *testing.T) {
 		binary.LittleEndian.PutUint32(r[8:], incl)
 		return append(p.buf.Bytes(), r...)
 	}
-	sll := newPcap(binary.LittleEndian, true, 228) // LINKTYPE_IPV4: not read
+	ipv4Link := newPcap(binary.LittleEndian, true, 228)                // LINKTYPE_IPV4: not read
+	fcs := newPcap(binary.LittleEndian, true, linkEthernet|0x10000000) // FCS length bits: still Ethernet
+	fcs.link = linkEthernet
+	captureCase(fcs, tracker)
+	if st, err := readCapture(&fcs.buf, tracker); err != nil || st.matched != 3 {
+		t.Errorf("Ethernet with FCS bits in the link type: %v, %+v", err, st)
+	}
 	for _, tt := range []struct {
 		name string
 		in   []byte
@@ -196,7 +206,7 @@ func TestReadCaptureRejects(t *testing.T) {
 	}{
 		{"empty", nil, "pcap header"},
 		{"pcapng", append([]byte{0x0a, 0x0d, 0x0d, 0x0a}, make([]byte, 20)...), "not a pcap file"},
-		{"link", sll.buf.Bytes(), "link type 228"},
+		{"link", ipv4Link.buf.Bytes(), "link type 228"},
 		{"record header cut", whole[:24+7], "record 1: header"},
 		{"record cut", whole[:24+16+10], "record 1: unexpected EOF"},
 		{"huge record", record(1<<30, 0), "more than 262144"},
@@ -221,11 +231,12 @@ func TestReadCaptureBoundsPending(t *testing.T) {
 		p.add(time.Duration(i), p.frame(c, tracker, request(actionAnnounce, uint32(i))))
 	}
 	p.add(limit, p.frame(c, tracker, request(actionAnnounce, 7))) // the same request again: no new entry
-	if st, err := readCaptureLimit(bytes.NewReader(p.buf.Bytes()), tracker, limit); err != nil || st.unanswered != limit {
-		t.Fatalf("%d pending: %v, unanswered %d", limit, err, st.unanswered)
+	st, err := readCaptureLimit(bytes.NewReader(p.buf.Bytes()), tracker, limit)
+	if err != nil || st.unanswered != limit {
+		t.Fatalf("%d pending: %v, %+v", limit, err, st)
 	}
 	p.add(limit+1, p.frame(c, tracker, request(actionAnnounce, limit)))
-	_, err := readCaptureLimit(&p.buf, tracker, limit)
+	_, err = readCaptureLimit(&p.buf, tracker, limit)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("record %d: more than %d requests unanswered", limit+2, limit)) {
 		t.Fatalf("err %v, want the pending bound", err)
 	}

@@ -87,13 +87,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second on a fixed schedule, latency from the scheduled time (0: closed loop, -window in flight per socket)")
 	fs.IntVar(&o.churn, "churn", 0, "every N requests one new peer joins (started) and the oldest leaves (stopped), after a -fill of the same -torrents x -peers (0: no churn)")
 	fs.DurationVar(&o.quantum, "pace-quantum", 0, "open loop: the pacer sleeps at least this long between sends (a request is then up to this late, which counts in its latency); 0: until the next request is due")
-	fs.BoolVar(&o.pacerNice, "pacer-nice", false, "open loop: run the pacer's thread at nice -20 so that its readers on the same CPU do not delay it; for a generator pinned to its own CPU (taskset), as it starves a tracker sharing the CPUs (needs root; reported as pacer_nice)")
+	fs.BoolVar(&o.pacerNice, "pacer-nice", false, "open loop: run the pacer's thread at nice -20 so that its readers on the same CPU do not delay it; only for a generator pinned to its own CPU (see bench/README; needs root; reported as pacer_nice)")
 	fs.DurationVar(&o.slow, "slow", 0, "count the requests slower than this by when they were due within the second, in 50 ms buckets (0: off)")
 	fs.BoolVar(&o.fill, "fill", false, "announce every peer of every torrent once (event started), then stop")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.BoolVar(&doCensus, "census", false, "scrape every torrent once and print how many peers the tracker holds, then exit")
 	fs.StringVar(&captureFile, "capture", "", "read this pcap file (tcpdump -w) of a run against -target and print the tracker's latency in it, request to reply, then exit")
-	fs.BoolVar(&printFilter, "capture-filter", false, "print the tcpdump filter that captures a 1/16 sample of a run's requests to -target and their replies, then exit")
+	fs.BoolVar(&printFilter, "capture-filter", false, fmt.Sprintf("print the tcpdump filter that captures a 1/%d sample of a run's requests to -target (IPv4) and their replies, then exit", captureEvery))
 	fs.BoolVar(&printHashes, "print-hashes", false, "print the -torrents info hashes in hex, one a line, and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -114,12 +114,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if printFilter {
+		if raddr.IP.To4() == nil {
+			// tcpdump's udp[n] reads IPv4 datagrams only.
+			fmt.Fprintln(stderr, "udpload: -capture-filter: IPv4 targets only")
+			return 2
+		}
 		fmt.Fprintln(stdout, captureFilter(raddr.Port))
 		return 0
 	}
 	if captureFile != "" {
-		ap := raddr.AddrPort()
-		return readCaptureFile(captureFile, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), stdout, stderr)
+		return readCaptureFile(captureFile, raddr.AddrPort(), stdout, stderr)
 	}
 	if doCensus {
 		if err := census(o, raddr, stdout); err != nil {
@@ -143,6 +147,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // readCaptureFile is -capture: 1 when the file cannot be read or holds no
 // reply to a request.
 func readCaptureFile(name string, tracker netip.AddrPort, stdout, stderr io.Writer) int {
+	tracker = netip.AddrPortFrom(tracker.Addr().Unmap(), tracker.Port()) // as printed
 	f, err := os.Open(name)
 	if err != nil {
 		fmt.Fprintln(stderr, "udpload:", err)

@@ -100,10 +100,13 @@ func paced(sh *shared, ws []*worker, res *result) *result {
 	go func() {
 		defer wg.Done()
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		setTimerSlack()
 		if o.pacerNice {
 			ps.nice = raisePacer()
+		}
+		if !ps.nice {
+			// A raised thread is not handed back: Go ends it with the goroutine.
+			defer runtime.UnlockOSThread()
 		}
 		stopped = sh.pace(ws, &ps)
 		pacerDone.Store(true)

@@ -245,16 +245,24 @@ func TestPaceQuantum(t *testing.T) {
 	}
 }
 
-// niceIfPermitted is the pacer_nice a run reports here: -20 where this
-// process may raise a thread (CAP_SYS_NICE), else 0. The probe's thread
-// ends with its goroutine, so the test's own threads keep their priority.
-func niceIfPermitted() int64 {
+// onRaisedThread calls raisePacer on a thread of its own, then f there, and
+// reports whether raisePacer took. The thread is never unlocked, so it ends
+// with its goroutine and the test's other threads keep their priority.
+func onRaisedThread(f func()) bool {
 	ok := make(chan bool)
 	go func() {
-		runtime.LockOSThread() // not unlocked: the raised thread exits with the goroutine
-		ok <- raisePacer()
+		runtime.LockOSThread()
+		raised := raisePacer()
+		f()
+		ok <- raised
 	}()
-	if <-ok {
+	return <-ok
+}
+
+// niceIfPermitted is the pacer_nice a run reports here: -20 where this
+// process may raise a thread (CAP_SYS_NICE), else 0.
+func niceIfPermitted() int64 {
+	if onRaisedThread(func() {}) {
 		return -20
 	}
 	return 0
