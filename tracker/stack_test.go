@@ -106,6 +106,7 @@ func newStackWith(t testing.TB, mutate func(*Config, *auth.Config), accounting s
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
+	reg.MustRegister(srv.UDPSocketCollector())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
 	st := &stack{srv: srv, store: store, cache: cache, reg: reg, stopFlusher: func() {}}

@@ -245,6 +245,7 @@ func serve(ctx context.Context, cfg configs.Config, embeddedDefault bool) error 
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	reg.MustRegister(srv.UDPSocketCollector())
 
 	public, err := publicConfig(cfg.Public, ledger, pools)
 	if err != nil {

@@ -1,0 +1,140 @@
+package tracker
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/seedpay/seedpay/middleware/auth"
+)
+
+// The kernel's count for a socket that is not read: what fits is queued,
+// the rest dropped, and every datagram sent is one or the other.
+func TestSocketMemInfoQueueAndDrops(t *testing.T) {
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := rx.SetReadBuffer(8192); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	empty, err := socketMemInfo(rx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty.queued != 0 || empty.drops != 0 || empty.buffer < 8192 {
+		t.Fatalf("a new socket: %+v, want nothing queued or dropped and a buffer >= 8192", empty)
+	}
+	const sent = 300 // of 200 bytes: far more than 8 KiB holds
+	for range sent {
+		if _, err := tx.Write(make([]byte, 200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full, err := socketMemInfo(rx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got uint64
+	buf := make([]byte, 512)
+	for {
+		_ = rx.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := rx.Read(buf); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			break
+		}
+		got++
+	}
+	if got == 0 || got == sent || full.queued == 0 || full.drops != sent-got {
+		t.Fatalf("sent %d, read %d; while unread: %+v, want the %d not read counted as drops", sent, got, full, sent-got)
+	}
+	read, err := socketMemInfo(rx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.queued != 0 || read.drops != full.drops {
+		t.Fatalf("after reading: %+v, want an empty queue and the drops kept (%d)", read, full.drops)
+	}
+	rx.Close()
+	if _, err := socketMemInfo(rx); err == nil {
+		t.Fatal("a closed socket: no error")
+	}
+}
+
+// The server registers one collector over all its sockets (udp_sockets: 2
+// here), summed.
+func TestUDPSocketCollectorOnServer(t *testing.T) {
+	st := newStack(t, func(c *Config, _ *auth.Config) { c.UDPSockets = 2 })
+	if n := testutil.CollectAndCount(st.srv.UDPSocketCollector()); n != 3 {
+		t.Fatalf("%d metrics, want 3 (queue, buffer, drops)", n)
+	}
+	var sum uint64
+	for _, conn := range st.srv.udpConns {
+		m, err := socketMemInfo(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += m.buffer
+	}
+	if len(st.srv.udpConns) != 2 || sum == 0 {
+		t.Fatalf("%d sockets, buffers %d", len(st.srv.udpConns), sum)
+	}
+	if got := valueOf(t, st.reg, "seedpay_tracker_udp_receive_buffer_bytes"); got != float64(sum) {
+		t.Fatalf("receive buffer %v, want the sum of both sockets' %d", got, sum)
+	}
+}
+
+// A socket closed under the collector (at shutdown) is left out; the scrape
+// does not fail.
+func TestUDPSocketCollectorSkipsClosed(t *testing.T) {
+	var conns []*net.UDPConn
+	for range 2 {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newUDPSocketCollector(conns))
+	both := valueOf(t, reg, "seedpay_tracker_udp_receive_buffer_bytes")
+	conns[0].Close()
+	one := valueOf(t, reg, "seedpay_tracker_udp_receive_buffer_bytes")
+	if both <= 0 || one <= 0 || one >= both {
+		t.Fatalf("buffers: both %v, one closed %v", both, one)
+	}
+}
+
+// valueOf is the value of an unlabelled gauge or counter in reg.
+func valueOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("%s not gathered", name)
+	return 0
+}
