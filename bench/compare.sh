@@ -626,15 +626,20 @@ print_details() {
   fi
 }
 
-lat_cell() { ms3 "$(kv "$1" "$2")"; printf ' (%sx)' "$(ratio "$(ms "$(kv "$1" "$2")")" "$3")"; } # FILE KEY BASE: "p99 ms (ratio to BASE x)"
+lat_cell() { # FILE KEY BASE: "p99 ms (ratio to BASE x)", "-" without the key
+  local v
+  v=$(ms3 "$(kv "$1" "$2")")
+  if [ -z "$v" ]; then printf -- '-'; return; fi
+  printf '%s (%sx)' "$v" "$(ratio "$(ms "$(kv "$1" "$2")")" "$3")"
+}
 
 print_latency() { # the open-loop step: p99 at half of each tracker's closed-loop peak (and --lat-rates)
   [ $DO_LAT = 1 ] || return 0
-  local run t d base kbase cbase cap lost un dr f r what
+  local run t d base kbase cbase cap un dr f r what
   echo
   echo "Latency at half load: udpload open loop (-rate) at half of the tracker's closed-loop responses/s${LAT_RATES:+ (and at the fixed rates $LAT_RATES)}, $LAT_SOCKETS sockets, pacer quantum $LAT_QUANTUM (pinned: at nice -20 where permitted, udpload -pacer-nice), ${DURATION}s, latency from the scheduled send time (no coordinated omission) to the reader's clock, and to the kernel's receive stamp (SO_TIMESTAMPNS: stamped inside the tracker's send on loopback, so the generator's wake-up of its reader is left out; the pacer's lag is not); service = from the actual send; lag = pacer's send - schedule:"
   echo
-  if [ $CAPTURE = 1 ]; then echo "In the tracker (capture) = from the request's capture stamp to its reply's, a sample of the requests (udpload -capture-filter), half-load step only: the generator's lag and wake-ups left out; \"lost\" = dropped from the capture or unanswered."; fi
+  if [ $CAPTURE = 1 ]; then echo "In the tracker (capture) = from the request's capture stamp to its reply's, a sample of the requests (udpload -capture-filter), half-load step only: the generator's lag and wake-ups left out; \"unanswered\" = sampled requests with no captured reply, \"capture dropped\" = packets the kernel dropped before tcpdump read them."; fi
   echo
   echo "| run | tracker | closed-loop peak/s | open-loop rate/s | achieved/s | p50 ms | p90 ms | p99 ms | p99 ms, kernel stamp | p99 ms in the tracker (capture) | p99.9 ms | max ms | service p99 ms | pacer lag p99 ms | timeouts | unsent | generator on time |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -654,11 +659,12 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
         cap="-"
         if [ -n "$(kv "$d/$f.cap" net_p99_us)" ]; then
           cap=$(lat_cell "$d/$f.cap" net_p99_us "$cbase")
-          # What the sample lost: dropped by the kernel before tcpdump read it,
-          # or requests with no captured reply (the tracker's own drops too).
-          un=$(kv "$d/$f.cap" capture_unanswered) dr=$(kv "$d/$f.cap" capture_dropped | tr -cd 0-9)
-          lost=$(( ${un:-0} + ${dr:-0} ))
-          [ "$lost" = 0 ] || cap+=", $lost lost of $(kv "$d/$f.cap" capture_requests)"
+          # What the sample misses: requests with no captured reply (the
+          # tracker's drops, or a reply tcpdump lost), and packets the kernel
+          # dropped before tcpdump read them.
+          un=$(kv "$d/$f.cap" capture_unanswered) dr=$(kv "$d/$f.cap" capture_dropped)
+          [ "${un:-0}" = 0 ] || cap+=", $un of $(kv "$d/$f.cap" capture_requests) unanswered"
+          [ "${dr:-0}" = 0 ] || cap+=", capture dropped $dr"
         fi
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(label "$t")" \
           "$(kv "$d/udp" responses_per_s)" "$(kv "$d/$f" rate) $what" "$(kv "$d/$f" responses_per_s)" \

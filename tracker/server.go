@@ -77,6 +77,10 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// udpReadBuffer is the receive buffer each UDP socket asks for; the kernel
+// caps it at net.core.rmem_max and doubles it.
+const udpReadBuffer = 8 << 20
+
 // listenUDP binds n sockets to addr, with SO_REUSEPORT when n > 1.
 //
 // SO_REUSEPORT would also let a second tracker started by mistake on the
@@ -107,8 +111,8 @@ func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
 			return nil, err
 		}
 		c := pc.(*net.UDPConn)
-		// A large receive buffer absorbs bursts; the kernel caps it at rmem_max.
-		_ = c.SetReadBuffer(8 << 20)
+		// Queue a burst rather than drop it (docs/DESIGN.md, "UDP receive buffer").
+		_ = c.SetReadBuffer(udpReadBuffer)
 		conns = append(conns, c)
 		if i == 0 {
 			addr = c.LocalAddr().String()

@@ -7,12 +7,12 @@ import (
 )
 
 // udpSocketCollector reports, at each scrape, what the kernel holds for the
-// tracker's UDP sockets: bytes waiting to be read, the receive buffer, and
-// datagrams dropped before the tracker read them. request_duration_seconds
-// starts at the parsed request, so time spent queued in a socket is not in
-// it; under bursts that queue, and the drops once it is full, are where a UDP
-// tracker's latency and losses are (docs/performance.md). Reading them costs
-// one getsockopt per socket per scrape and nothing per request.
+// tracker's UDP sockets: the memory of datagrams waiting to be read, the
+// receive buffer, and datagrams dropped before the tracker read them (why:
+// docs/DESIGN.md, "UDP receive buffer"). It costs one getsockopt per socket
+// per scrape and nothing per request. A scrape where a socket cannot be read
+// (closed at shutdown, a kernel without SO_MEMINFO) reports nothing rather
+// than zeros: a drops counter that fell would read as a reset.
 type udpSocketCollector struct {
 	conns                []*net.UDPConn
 	queue, buffer, drops *prometheus.Desc
@@ -30,9 +30,9 @@ func newUDPSocketCollector(conns []*net.UDPConn) *udpSocketCollector {
 	return &udpSocketCollector{
 		conns: conns,
 		queue: desc("udp_receive_queue_bytes",
-			"Bytes of datagrams waiting in the UDP sockets' receive queues (kernel accounting, all sockets)."),
+			"Kernel memory held by datagrams waiting in the UDP sockets' receive queues, all sockets (a datagram's buffer, ~800 B for an announce, not its payload)."),
 		buffer: desc("udp_receive_buffer_bytes",
-			"Size of the UDP sockets' receive buffers (all sockets; the kernel doubles what is asked and caps it at net.core.rmem_max)."),
+			"Size of the UDP sockets' receive buffers, all sockets (what seedpay asks, capped at net.core.rmem_max, then doubled by the kernel)."),
 		drops: desc("udp_receive_drops_total",
 			"Datagrams the kernel dropped for the UDP sockets before the tracker read them, mostly because a receive buffer was full (all sockets)."),
 	}
@@ -53,8 +53,8 @@ func (c *udpSocketCollector) Collect(ch chan<- prometheus.Metric) {
 	var total socketMem
 	for _, conn := range c.conns {
 		m, err := socketMemInfo(conn)
-		if err != nil { // closed at shutdown
-			continue
+		if err != nil {
+			return
 		}
 		total.queued += m.queued
 		total.buffer += m.buffer

@@ -11,7 +11,7 @@ import (
 const socketMemInfoSupported = true
 
 // Indices into getsockopt(SO_MEMINFO)'s array (SK_MEMINFO_* of
-// linux/sock_diag.h); older kernels return the array without drops.
+// linux/sock_diag.h). SO_MEMINFO is Linux 4.12 on; before, it fails.
 const (
 	skMemInfoRmemAlloc = 0
 	skMemInfoRcvbuf    = 1
@@ -41,9 +41,12 @@ func socketMemInfo(conn *net.UDPConn) (socketMem, error) {
 	if err != nil {
 		return socketMem{}, fmt.Errorf("getsockopt SO_MEMINFO: %w", err)
 	}
-	m := socketMem{queued: uint64(info[skMemInfoRmemAlloc]), buffer: uint64(info[skMemInfoRcvbuf])}
-	if n >= skMemInfoVars*4 {
-		m.drops = uint64(info[skMemInfoDrops])
+	if n < skMemInfoVars*4 {
+		return socketMem{}, fmt.Errorf("getsockopt SO_MEMINFO: %d bytes, want %d", n, skMemInfoVars*4)
 	}
-	return m, nil
+	return socketMem{
+		queued: uint64(info[skMemInfoRmemAlloc]),
+		buffer: uint64(info[skMemInfoRcvbuf]),
+		drops:  uint64(info[skMemInfoDrops]),
+	}, nil
 }

@@ -42,6 +42,8 @@ func TestSocketMemInfoQueueAndDrops(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Loopback delivers in softirq, which a busy kernel may defer: read the
+	// snapshot's queue, but count drops only once everything is read.
 	full, err := socketMemInfo(rx)
 	if err != nil {
 		t.Fatal(err)
@@ -58,15 +60,15 @@ func TestSocketMemInfoQueueAndDrops(t *testing.T) {
 		}
 		got++
 	}
-	if got == 0 || got == sent || full.queued == 0 || full.drops != sent-got {
-		t.Fatalf("sent %d, read %d; while unread: %+v, want the %d not read counted as drops", sent, got, full, sent-got)
-	}
 	read, err := socketMemInfo(rx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if read.queued != 0 || read.drops != full.drops {
-		t.Fatalf("after reading: %+v, want an empty queue and the drops kept (%d)", read, full.drops)
+	if got == 0 || got == sent || full.queued == 0 || full.drops > read.drops {
+		t.Fatalf("sent %d, read %d; while unread %+v, after %+v", sent, got, full, read)
+	}
+	if read.queued != 0 || read.drops != sent-got {
+		t.Fatalf("sent %d, read %d; after reading %+v: want an empty queue and the %d not read counted as drops", sent, got, read, sent-got)
 	}
 	rx.Close()
 	if _, err := socketMemInfo(rx); err == nil {
@@ -97,8 +99,8 @@ func TestUDPSocketCollectorOnServer(t *testing.T) {
 	}
 }
 
-// A socket closed under the collector (at shutdown) is left out; the scrape
-// does not fail.
+// A socket that cannot be read (closed at shutdown) empties the scrape: a
+// partial sum would show the drops counter falling.
 func TestUDPSocketCollectorSkipsClosed(t *testing.T) {
 	var conns []*net.UDPConn
 	for range 2 {
@@ -109,13 +111,13 @@ func TestUDPSocketCollectorSkipsClosed(t *testing.T) {
 		defer c.Close()
 		conns = append(conns, c)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newUDPSocketCollector(conns))
-	both := valueOf(t, reg, "seedpay_tracker_udp_receive_buffer_bytes")
+	c := newUDPSocketCollector(conns)
+	if n := testutil.CollectAndCount(c); n != 3 {
+		t.Fatalf("two open sockets: %d metrics, want 3", n)
+	}
 	conns[0].Close()
-	one := valueOf(t, reg, "seedpay_tracker_udp_receive_buffer_bytes")
-	if both <= 0 || one <= 0 || one >= both {
-		t.Fatalf("buffers: both %v, one closed %v", both, one)
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Fatalf("one socket closed: %d metrics, want none (not a partial sum)", n)
 	}
 }
 
