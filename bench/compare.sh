@@ -349,6 +349,7 @@ capture_start() {
 capture_stop() {
   [ -n "$CAP_PID" ] || return 0
   local dropped
+  sleep 0.5 # tcpdump still has the last replies in its ring; stopped now, it would lose them
   kill -TERM "$CAP_PID" 2>/dev/null || true
   wait "$CAP_PID" 2>/dev/null || true
   CAP_PID=""
