@@ -657,9 +657,8 @@ print_latency() { # the open-loop step: p99 at half of each tracker's closed-loo
         [ -f "$d/$f" ] || continue
         # The p99 says something about the tracker only if the pacer itself was
         # on time: its lag p99 below 1 ms (the target) and no request unsent.
-        cap="-"
-        if [ -n "$(kv "$d/$f.cap" net_p99_us)" ]; then
-          cap=$(lat_cell "$d/$f.cap" net_p99_us "$cbase")
+        cap=$(lat_cell "$d/$f.cap" net_p99_us "$cbase")
+        if [ "$cap" != - ]; then
           # What the sample misses: requests with no captured reply (the
           # tracker's drops, or a reply tcpdump lost), and packets the kernel
           # dropped before tcpdump read them.
@@ -741,7 +740,7 @@ print_rounds() {
       has $t || continue
       round_row "p99 ms at half of peak, $(label $t)" lat_ms $t p99_us
       round_row "p99 ms at half of peak to the kernel stamp, $(label $t)" lat_ms $t kern_p99_us
-      if [ $CAPTURE = 1 ]; then round_row "p99 ms at half of peak in the tracker (capture), $(label $t)" cap_ms $t net_p99_us; fi
+      if [ $CAPTURE = 1 ]; then round_row "p99 ms at half of peak in the tracker (capture), $(label $t)" lat_ms $t net_p99_us .cap; fi
     done
   fi
 }
@@ -758,8 +757,7 @@ round_row() { # LABEL FUNC ARGS...: one row; FUNC RUN ARGS... prints one round's
   echo "| $label |$cells"
 }
 pair_ratio() { ratio "$(value "$1" "$2" "$4")" "$(value "$1" "$3" "$4")"; } # RUN A B KEY: A's KEY / B's
-lat_ms() { ms "$(kv "$WORK/$1-$2/lat" "$3")"; }                            # RUN TRACKER KEY: the half-load step's KEY in ms
-cap_ms() { ms "$(kv "$WORK/$1-$2/lat.cap" "$3")"; }                        # RUN TRACKER KEY: the same from its capture
+lat_ms() { ms "$(kv "$WORK/$1-$2/lat${4:-}" "$3")"; } # RUN TRACKER KEY [.cap]: the half-load step's KEY in ms (.cap: from its capture)
 
 median_range() { # VALUES...: "median (min-max)" of the numeric ones, "-" if none
   printf '%s\n' "$@" | awk '$1 ~ /^[0-9.]+$/ {v[n++] = $1 + 0}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/seedpay/seedpay/middleware/auth"
@@ -94,7 +93,7 @@ func TestUDPSocketCollectorOnServer(t *testing.T) {
 	if len(st.srv.udpConns) != 2 || sum == 0 {
 		t.Fatalf("%d sockets, buffers %d", len(st.srv.udpConns), sum)
 	}
-	if got := valueOf(t, st.reg, "seedpay_tracker_udp_receive_buffer_bytes"); got != float64(sum) {
+	if got := gaugeValue(t, st.reg, "seedpay_tracker_udp_receive_buffer_bytes"); got != float64(sum) {
 		t.Fatalf("receive buffer %v, want the sum of both sockets' %d", got, sum)
 	}
 }
@@ -119,24 +118,4 @@ func TestUDPSocketCollectorSkipsClosed(t *testing.T) {
 	if n := testutil.CollectAndCount(c); n != 0 {
 		t.Fatalf("one socket closed: %d metrics, want none (not a partial sum)", n)
 	}
-}
-
-// valueOf is the value of an unlabelled gauge or counter in reg.
-func valueOf(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			m := mf.GetMetric()[0]
-			if g := m.GetGauge(); g != nil {
-				return g.GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("%s not gathered", name)
-	return 0
 }

@@ -181,25 +181,9 @@ func readCaptureLimit(r io.Reader, tracker netip.AddrPort, limit int) (*captureS
 // and payload (as much as was captured); ok is false for anything else.
 func udpOf(frame []byte, link uint32) (src, dst endpoint, payload []byte, ok bool) {
 	var proto uint16
-	var ip []byte
-	switch link {
-	case linkEthernet:
-		if len(frame) < 14 {
-			return
-		}
-		proto, ip = binary.BigEndian.Uint16(frame[12:]), frame[14:]
-	case linkSLL:
-		if len(frame) < 16 {
-			return
-		}
-		proto, ip = binary.BigEndian.Uint16(frame[14:]), frame[16:]
-	case linkSLL2:
-		if len(frame) < 20 {
-			return
-		}
-		proto, ip = binary.BigEndian.Uint16(frame[0:]), frame[20:]
-	case linkRaw:
-		if len(frame) < 1 {
+	ip := frame
+	if link == linkRaw {
+		if len(frame) == 0 {
 			return
 		}
 		switch frame[0] >> 4 {
@@ -208,7 +192,19 @@ func udpOf(frame []byte, link uint32) (src, dst endpoint, payload []byte, ok boo
 		case 6:
 			proto = 0x86dd
 		}
-		ip = frame
+	} else {
+		// The cooked and Ethernet headers: where the EtherType is, and their length.
+		at, size := 12, 14 // Ethernet
+		switch link {
+		case linkSLL:
+			at, size = 14, 16
+		case linkSLL2:
+			at, size = 0, 20
+		}
+		if len(frame) < size {
+			return
+		}
+		proto, ip = binary.BigEndian.Uint16(frame[at:]), frame[size:]
 	}
 	var udp []byte
 	switch proto {
