@@ -3,6 +3,7 @@ package tracker
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -109,7 +110,11 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		readTimeout:  cfg.HTTPReadTimeout,
 		writeTimeout: cfg.HTTPWriteTimeout,
 		idleTimeout:  cfg.HTTPIdleTimeout,
-		conns:        conns{set: make(map[*httpConn]struct{})},
+		conns:        conns{set: make(map[*httpConn]struct{}), max: cfg.HTTPMaxConns},
+	}
+	f.conns.freed.L = &f.conns.mu
+	if f.conns.max <= 0 {
+		f.conns.max = DefaultHTTPMaxConns
 	}
 	if f.idleTimeout <= 0 {
 		f.idleTimeout = f.readTimeout // as net/http
@@ -129,6 +134,13 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		MaxHeaderBytes:    httpMaxHead,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
+		// Every connection net/http serves was handed over (handoff) and
+		// counted against http_max_conns until it ends here.
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				f.conns.handBack()
+			}
+		},
 	}
 	return f
 }

@@ -110,18 +110,77 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 	return p.Conn.Read(b)
 }
 
-// conns tracks the fast path's connections for shutdown.
+// conns tracks the open connections, for shutdown and for the limit
+// (http_max_conns).
 type conns struct {
 	mu  sync.Mutex
 	set map[*httpConn]struct{}
 	ln  net.Listener
 	// closing is set (under mu, read without it) when shutdown starts.
 	closing atomic.Bool
+	// max bounds len(set) plus handed, the connections given to net/http
+	// and not yet closed by it; freed is signalled when either shrinks.
+	max    int
+	handed int
+	freed  sync.Cond
+	// pausedAt is when accepting last paused at the limit (zero: it is
+	// not paused), for one log line per pause.
+	pausedAt time.Time
 }
 
-func (cs *conns) add(c *httpConn) bool {
+// evictScan bounds the connections reserve looks at for an idle one: map
+// iteration starts at a random entry, so this evicts a random idle
+// connection in constant time even with the limit full of active ones.
+const evictScan = 64
+
+func (cs *conns) remove(c *httpConn) {
+	cs.mu.Lock()
+	if _, ok := cs.set[c]; ok {
+		delete(cs.set, c)
+		cs.freed.Signal()
+	}
+	cs.mu.Unlock()
+}
+
+// handOff counts a connection given to net/http against the limit; handBack
+// releases it when net/http closes it.
+func (cs *conns) handOff() {
+	cs.mu.Lock()
+	cs.handed++
+	cs.mu.Unlock()
+}
+
+func (cs *conns) handBack() {
+	cs.mu.Lock()
+	cs.handed--
+	cs.freed.Signal()
+	cs.mu.Unlock()
+}
+
+// admit adds a new connection to the set, within the limit: at the limit
+// it closes an idle keep-alive connection to make room or, when none is
+// idle, waits for one to close (further connections wait in the listen
+// backlog meanwhile). False once shutdown starts.
+func (cs *conns) admit(c *httpConn, m *Metrics, log *zap.Logger) bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	for !cs.closing.Load() && len(cs.set)+cs.handed >= cs.max {
+		if cs.evictIdle() {
+			m.httpEvicted.Inc()
+			continue
+		}
+		if cs.pausedAt.IsZero() {
+			cs.pausedAt = time.Now()
+			m.httpPaused.Inc()
+			log.Warn("HTTP connection limit reached and none idle: accepting paused",
+				zap.Int("http_max_conns", cs.max), zap.Int("handed_to_net_http", cs.handed))
+		}
+		cs.freed.Wait()
+	}
+	if !cs.pausedAt.IsZero() {
+		log.Info("HTTP accepting resumed", zap.Duration("paused", time.Since(cs.pausedAt)))
+		cs.pausedAt = time.Time{}
+	}
 	if cs.closing.Load() {
 		return false
 	}
@@ -129,10 +188,22 @@ func (cs *conns) add(c *httpConn) bool {
 	return true
 }
 
-func (cs *conns) remove(c *httpConn) {
-	cs.mu.Lock()
-	delete(cs.set, c)
-	cs.mu.Unlock()
+// evictIdle closes one idle connection (under mu); false when none of the
+// first evictScan is idle. The connection leaves the set at once, so its
+// slot is free before its goroutine has noticed.
+func (cs *conns) evictIdle() bool {
+	n := 0
+	for c := range cs.set {
+		if c.state.CompareAndSwap(connIdle, connClosed) {
+			delete(cs.set, c)
+			_ = c.nc.Close()
+			return true
+		}
+		if n++; n == evictScan {
+			break
+		}
+	}
+	return false
 }
 
 // closeIdle closes the idle connections and reports how many are left.
@@ -184,9 +255,9 @@ func (f *httpFrontend) serve(l net.Listener) error {
 		}
 		backoff = 0
 		c := f.newConn(nc)
-		if !f.conns.add(c) {
+		if !f.conns.admit(c, f.metrics, f.log) {
 			_ = nc.Close()
-			continue
+			continue // shutdown: the next Accept fails
 		}
 		f.metrics.httpConns.Inc()
 		go c.serve()
@@ -210,6 +281,7 @@ func (f *httpFrontend) newConn(nc net.Conn) *httpConn {
 func (f *httpFrontend) shutdown(ctx context.Context) error {
 	f.conns.mu.Lock()
 	f.conns.closing.Store(true)
+	f.conns.freed.Broadcast() // an accept loop waiting at the limit
 	ln, slow := f.conns.ln, f.slow
 	f.conns.mu.Unlock()
 	if ln != nil {
@@ -370,7 +442,12 @@ func (c *httpConn) handoff() bool {
 	c.f.metrics.httpHandoffs.Inc()
 	_ = c.nc.SetDeadline(time.Time{})
 	pc := &prefixConn{Conn: c.nc, pre: bytes.Clone(c.buf[c.r:])}
-	return c.f.slow.push(pc)
+	c.f.conns.handOff() // released by net/http's ConnState hook
+	if !c.f.slow.push(pc) {
+		c.f.conns.handBack()
+		return false
+	}
+	return true
 }
 
 // renewDeadline sets *dl to now+d through set when less than half of d is

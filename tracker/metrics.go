@@ -68,6 +68,10 @@ type Metrics struct {
 	// httpHandoffs those it handed to net/http.
 	httpConns    prometheus.Gauge
 	httpHandoffs prometheus.Counter
+	// httpEvicted counts idle connections closed to make room at
+	// http_max_conns; httpPaused the times accepting waited at it.
+	httpEvicted prometheus.Counter
+	httpPaused  prometheus.Counter
 }
 
 // NewMetrics registers the tracker's metrics with reg.
@@ -101,12 +105,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "seedpay", Subsystem: "tracker", Name: "http_handoffs_total",
 		Help: "HTTP connections handed from the announce loop to net/http (other routes, HEAD, request bodies, unusual requests).",
 	})
-	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped, postHookErrors, httpConns, httpHandoffs} {
+	httpEvicted := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "http_connections_evicted_total",
+		Help: "Idle keep-alive HTTP connections closed to make room for a new one at tracker.http_max_conns.",
+	})
+	httpPaused := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "seedpay", Subsystem: "tracker", Name: "http_accept_paused_total",
+		Help: "Times the HTTP listener stopped accepting at tracker.http_max_conns with no idle connection to close (new connections wait in the kernel's listen backlog).",
+	})
+	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped, postHookErrors, httpConns, httpHandoffs, httpEvicted, httpPaused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	m := &Metrics{httpConns: httpConns, httpHandoffs: httpHandoffs}
+	m := &Metrics{httpConns: httpConns, httpHandoffs: httpHandoffs, httpEvicted: httpEvicted, httpPaused: httpPaused}
 	for r := range numUDPDrops {
 		m.udpDropped[r] = udpDropped.WithLabelValues(udpDropNames[r])
 	}
