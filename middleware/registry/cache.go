@@ -19,12 +19,29 @@ import (
 // counts locally and adds to Redis in batches.
 type Entry struct {
 	Torrent
-	stored  atomic.Int64
+	counts *completedCounts // shared with the entry this one replaced
+}
+
+// completedCounts is a torrent's completion count. What scrapes show is one
+// word, total, which a flush or a reload never stores over, only adds to: a
+// count read mid-flush is neither short by what is in flight nor double.
+type completedCounts struct {
+	// total is base plus this instance's completions not yet in Redis.
+	total atomic.Int64
+	// pending is the completions counted here and not yet sent to Redis.
 	pending atomic.Int64
+	// base is Redis's count as this instance last read or wrote it
+	// (under Cache.mu).
+	base int64
 }
 
 // Completed is the number of completed downloads known to this instance.
-func (e *Entry) Completed() int64 { return e.stored.Load() + e.pending.Load() }
+func (e *Entry) Completed() int64 {
+	if e.counts == nil {
+		return 0
+	}
+	return e.counts.total.Load()
+}
 
 // Cache is the in-memory view of the registry used on the announce path:
 // lookups are lock-free map reads. It follows changes published on Channel
@@ -99,7 +116,8 @@ func (c *Cache) Torrent(ih bittorrent.InfoHash) (*Entry, bool) {
 // CountCompleted records one completed download of a registered torrent.
 func (c *Cache) CountCompleted(ih bittorrent.InfoHash) {
 	if e, ok := c.Torrent(ih); ok {
-		e.pending.Add(1)
+		e.counts.pending.Add(1)
+		e.counts.total.Add(1)
 	}
 }
 
@@ -132,13 +150,14 @@ func (c *Cache) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Read under mu, which a flush holds: the counts then include every
+	// flush that changed base.
 	completed, err := c.store.Completed(ctx)
 	if err != nil {
 		return err
 	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	seenUsers := make(map[string]struct{}, len(users))
 	for i := range users {
 		seenUsers[users[i].ID] = struct{}{}
@@ -155,7 +174,8 @@ func (c *Cache) Reload(ctx context.Context) error {
 		seenTorrents[t.InfoHash] = struct{}{}
 		e := c.putTorrentLocked(t)
 		n, _ := strconv.ParseInt(completed[t.InfoHash.String()], 10, 64)
-		e.stored.Store(n)
+		e.counts.total.Add(n - e.counts.base)
+		e.counts.base = n
 	}
 	c.torrents.Range(func(k, _ any) bool {
 		if _, ok := seenTorrents[k.(bittorrent.InfoHash)]; !ok {
@@ -182,16 +202,16 @@ func (c *Cache) removeUserLocked(id string) {
 }
 
 // putTorrentLocked stores t; an existing entry with the same metadata is
-// kept, and a replaced one hands its counts to the new entry.
+// kept, and a replaced one shares its counts with the new entry (so a
+// completion counted on the old one meanwhile is not lost).
 func (c *Cache) putTorrentLocked(t Torrent) *Entry {
 	old, ok := c.torrents.Load(t.InfoHash)
 	if ok && old.(*Entry).Torrent == t {
 		return old.(*Entry)
 	}
-	e := &Entry{Torrent: t}
+	e := &Entry{Torrent: t, counts: &completedCounts{}}
 	if ok {
-		e.stored.Store(old.(*Entry).stored.Load())
-		e.pending.Add(old.(*Entry).pending.Swap(0))
+		e.counts = old.(*Entry).counts
 	}
 	c.torrents.Store(t.InfoHash, e)
 	return e
@@ -248,26 +268,29 @@ func (c *Cache) SyncTorrent(ctx context.Context, ih bittorrent.InfoHash) error {
 	return c.apply(ctx, "t:"+ih.String())
 }
 
-// FlushCompleted sends pending completion counts to Redis.
+// FlushCompleted sends pending completion counts to Redis. It holds mu, so
+// a reload sees Redis either before or after it, never between.
 func (c *Cache) FlushCompleted(ctx context.Context) error {
-	counts := make(map[bittorrent.InfoHash]int64)
-	entries := make(map[bittorrent.InfoHash]*Entry)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sent := make(map[bittorrent.InfoHash]int64)
+	counts := make(map[bittorrent.InfoHash]*completedCounts)
 	c.torrents.Range(func(k, v any) bool {
 		e := v.(*Entry)
-		if n := e.pending.Swap(0); n > 0 {
-			counts[k.(bittorrent.InfoHash)] = n
-			entries[k.(bittorrent.InfoHash)] = e
+		if n := e.counts.pending.Swap(0); n > 0 {
+			sent[k.(bittorrent.InfoHash)] = n
+			counts[k.(bittorrent.InfoHash)] = e.counts
 		}
 		return true
 	})
-	if err := c.store.AddCompleted(ctx, counts); err != nil {
-		for ih, n := range counts {
-			entries[ih].pending.Add(n) // keep them for the next flush
+	if err := c.store.AddCompleted(ctx, sent); err != nil {
+		for ih, n := range sent {
+			counts[ih].pending.Add(n) // keep them for the next flush
 		}
 		return err
 	}
-	for ih, n := range counts {
-		entries[ih].stored.Add(n)
+	for ih, n := range sent {
+		counts[ih].base += n
 	}
 	return nil
 }
