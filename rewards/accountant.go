@@ -110,13 +110,11 @@ func NewAccountant(rdb redis.UniversalClient, cfg Config) (*Accountant, error) {
 		epochLen: int64(cfg.Epoch.Length / time.Second),
 		maxGap:   int64(cfg.Scoring.MaxGap / time.Second),
 	}
-	// A session must outlive two gaps and an epoch; epoch data must outlive
-	// retention plus the epoch still being written and its grace.
-	a.sessionTTL = 2*a.maxGap + a.epochLen
+	// Epoch data must outlive retention plus the epoch still being written
+	// and its grace.
+	a.sessionTTL = cfg.sessionTTL()
 	a.epochTTL = int64(cfg.Epoch.Retention/time.Second) + 2*a.epochLen
-	// One call credits at most min(epoch, max_gap) seconds to one epoch:
-	// seconds x weight must stay exact in Lua.
-	a.maxWeight = maxExact / min(a.epochLen, a.maxGap)
+	a.maxWeight = cfg.maxWeight()
 	_, a.ordered = rdb.(*redis.Client)
 	a.sha = a.script.Hash()
 	return a, nil

@@ -181,3 +181,18 @@ func (s ScoringConfig) Weight(size int64, seeders uint32) int64 {
 	r := 1 / math.Pow(math.Max(float64(seeders), 1), s.RarityExponent)
 	return int64(1e6 * sw * r)
 }
+
+// sessionTTL is how long, in seconds, an idle session and its
+// credited-until mark live, in Redis (account.lua) and in memory (Sweep)
+// alike: two gaps and an epoch, so a session that may still earn is never
+// dropped.
+func (c Config) sessionTTL() int64 {
+	return 2*int64(c.Scoring.MaxGap/time.Second) + int64(c.Epoch.Length/time.Second)
+}
+
+// maxWeight caps a credit's weight: one event credits at most
+// min(epoch, max_gap) seconds to one epoch, and seconds x weight must stay
+// exact (below 2^53, as Lua's numbers are).
+func (c Config) maxWeight() int64 {
+	return maxExact / min(int64(c.Epoch.Length/time.Second), int64(c.Scoring.MaxGap/time.Second))
+}

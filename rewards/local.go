@@ -134,8 +134,8 @@ func NewLocalAccountant(cfg Config) (*LocalAccountant, error) {
 		maxSessions: cfg.Scoring.MaxPeersPerTorrent,
 		shards:      make([]localShard, 256),
 	}
-	a.sessionTTL = 2*a.maxGap + a.epochLen
-	a.maxWeight = maxExact / min(a.epochLen, a.maxGap)
+	a.sessionTTL = cfg.sessionTTL()
+	a.maxWeight = cfg.maxWeight()
 	for i := range a.shards {
 		a.shards[i].recs = make(map[utKey]*utRecord)
 		a.shards[i].agg = make(map[string]*userAgg)
