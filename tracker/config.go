@@ -50,8 +50,9 @@ type Config struct {
 	HTTPIdleTimeout  time.Duration `yaml:"http_idle_timeout"`
 	// HTTPMaxConns bounds the HTTP connections open at once (0:
 	// DefaultHTTPMaxConns). At the limit a new connection closes an idle
-	// keep-alive one to make room; when none is idle, accepting pauses
-	// until one closes, new connections waiting in the listen backlog.
+	// keep-alive one to make room; when it finds none, accepting pauses
+	// until one closes or turns idle, new connections waiting in the
+	// listen backlog.
 	HTTPMaxConns int `yaml:"http_max_conns"`
 	// ShutdownTimeout bounds the graceful shutdown of open HTTP requests.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`

@@ -110,7 +110,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		readTimeout:  cfg.HTTPReadTimeout,
 		writeTimeout: cfg.HTTPWriteTimeout,
 		idleTimeout:  cfg.HTTPIdleTimeout,
-		conns:        conns{set: make(map[*httpConn]struct{}), max: cfg.HTTPMaxConns},
+		conns:        conns{set: make(map[*httpConn]struct{}), handed: make(map[net.Conn]bool), max: cfg.HTTPMaxConns},
 	}
 	f.conns.freed.L = &f.conns.mu
 	if f.conns.max <= 0 {
@@ -136,11 +136,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 		// Every connection net/http serves was handed over (handoff) and
 		// counted against http_max_conns until it ends here.
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			if st == http.StateClosed || st == http.StateHijacked {
-				f.conns.handBack()
-			}
-		},
+		ConnState: f.conns.netState,
 	}
 	return f
 }

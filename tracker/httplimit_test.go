@@ -136,16 +136,49 @@ func TestHTTPMaxConnsPausesWhenNoneIdle(t *testing.T) {
 	}
 }
 
+// TestHTTPMaxConnsResumesWhenOneTurnsIdle: a pause ends as soon as a
+// connection finishes its request and turns idle (it is closed to make
+// room), not when one closes.
+func TestHTTPMaxConnsResumesWhenOneTurnsIdle(t *testing.T) {
+	s, u := newHTTPStack(t, withMaxConns(2))
+	var busy []*rawConn
+	for i := 0; i < 2; i++ {
+		c := dialRaw(t, s)
+		c.send("GET /announce/" + u.Passkey + "?")
+		busy = append(busy, c)
+	}
+	waitMidRequest(t, s.srv.http, 2)
+	c := dialRaw(t, s)
+	c.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
+	waitCounter(t, s.reg, "seedpay_tracker_http_accept_paused_total", 1)
+	busy[0].send(seeder1.query() + " HTTP/1.1\r\n\r\n")
+	busy[0].read(http.MethodGet) // answered, then idle: the one to close
+	start := time.Now()
+	if resp, _ := c.read(http.MethodGet); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("served %s after a connection turned idle", d)
+	}
+	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_connections_evicted_total"); got != 1 {
+		t.Fatalf("evicted = %v, want 1", got)
+	}
+	_ = busy[0].c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := busy[0].br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the idle connection was not the one closed (read: %v)", err)
+	}
+}
+
 // TestHTTPMaxConnsCountsHandedOff: a connection handed to net/http counts
-// against the limit until net/http closes it.
+// against the limit until net/http closes it; idle there, it is closed to
+// make room like one on the announce loop.
 func TestHTTPMaxConnsCountsHandedOff(t *testing.T) {
 	s, u := newHTTPStack(t, withMaxConns(1))
+	// A body not yet sent keeps net/http's connection active (it reads
+	// the body before it replies).
 	h := dialRaw(t, s)
-	h.send("HEAD /announce/" + u.Passkey + "?" + seeder1.query() + " HTTP/1.1\r\nHost: t\r\n\r\n")
-	h.read(http.MethodHead) // net/http keeps it open, idle
-	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_handoffs_total"); got != 1 {
-		t.Fatalf("handoffs = %v, want 1", got)
-	}
+	h.send("POST /announce/" + u.Passkey + " HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
+	waitCounter(t, s.reg, "seedpay_tracker_http_handoffs_total", 1)
 	c := dialRaw(t, s)
 	c.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
 	waitCounter(t, s.reg, "seedpay_tracker_http_accept_paused_total", 1)
@@ -153,6 +186,29 @@ func TestHTTPMaxConnsCountsHandedOff(t *testing.T) {
 	h.c.Close()
 	if resp, _ := c.read(http.MethodGet); resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+
+	// Idle in net/http (a HEAD answered, the connection kept): closed for
+	// the next connection.
+	c.c.Close()
+	for deadline := time.Now().Add(5 * time.Second); gaugeValue(t, s.reg, "seedpay_tracker_http_connections") != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed connection is still counted")
+		}
+	}
+	idle := dialRaw(t, s)
+	idle.send("HEAD /announce/" + u.Passkey + "?" + seeder1.query() + " HTTP/1.1\r\nHost: t\r\n\r\n")
+	idle.read(http.MethodHead)
+	next := dialRaw(t, s)
+	next.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
+	if resp, _ := next.read(http.MethodGet); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_connections_evicted_total"); got != 1 {
+		t.Fatalf("evicted = %v, want 1 (net/http's idle connection)", got)
+	}
+	if _, err := idle.br.ReadByte(); err == nil {
+		t.Fatal("net/http's idle connection still open")
 	}
 }
 

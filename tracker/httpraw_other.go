@@ -17,3 +17,5 @@ func tryRead(syscall.RawConn, []byte) (int, bool) { return 0, false }
 func tryWrite(syscall.RawConn, []byte) int { return 0 }
 
 func pendingInput(syscall.RawConn) bool { return true }
+
+func inputWaiting(syscall.RawConn) bool { return false }

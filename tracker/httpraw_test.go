@@ -198,3 +198,46 @@ func TestHTTPCloseAfterLastReply(t *testing.T) {
 		})
 	}
 }
+
+// TestInputWaiting: the peek sees bytes waiting in the socket, sees none once
+// they are read, and answers while another goroutine is blocked reading the
+// same connection (it must not wait for that read's lock).
+func TestInputWaiting(t *testing.T) {
+	client, server := tcpPair(t)
+	rc := rawOf(server)
+	if inputWaiting(rc) {
+		t.Fatal("input waiting on a fresh connection")
+	}
+	if _, err := client.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !inputWaiting(rc) {
+		if time.Now().After(deadline) {
+			t.Fatal("written bytes never seen waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b := make([]byte, 16)
+	if n, err := server.Read(b); err != nil || n != 3 {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if inputWaiting(rc) {
+		t.Fatal("input waiting after it was read")
+	}
+	read := make(chan error, 1)
+	go func() { _, err := server.Read(b); read <- err }()
+	time.Sleep(50 * time.Millisecond) // the reader is parked in Read
+	done := make(chan bool, 1)
+	go func() { done <- inputWaiting(rc) }()
+	select {
+	case w := <-done:
+		if w {
+			t.Fatal("input waiting with none sent")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("inputWaiting blocked behind a pending Read")
+	}
+	client.Close()
+	<-read
+}

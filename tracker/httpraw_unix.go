@@ -66,3 +66,16 @@ func pendingInput(rc syscall.RawConn) bool {
 	})
 	return pending
 }
+
+// inputWaiting reports whether bytes the client sent wait unread in the
+// socket. It peeks through Control, which a Read blocked on the descriptor
+// does not hold up.
+func inputWaiting(rc syscall.RawConn) bool {
+	waiting := false
+	var b [1]byte
+	_ = rc.Control(func(fd uintptr) {
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		waiting = err == nil && n > 0
+	})
+	return waiting
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -37,8 +38,9 @@ const (
 
 var errHeadTooLarge = errors.New("request head too large")
 
-// Connection states, for shutdown: an idle connection waits for a request
-// and may be closed; an active one finishes its request first.
+// Connection states, for shutdown and the connection limit: an idle
+// connection waits for a request and may be closed; an active one finishes
+// its request first.
 const (
 	connActive int32 = iota
 	connIdle
@@ -118,19 +120,27 @@ type conns struct {
 	ln  net.Listener
 	// closing is set (under mu, read without it) when shutdown starts.
 	closing atomic.Bool
-	// max bounds len(set) plus handed, the connections given to net/http
-	// and not yet closed by it; freed is signalled when either shrinks.
+	// max bounds len(set) plus len(handed), the connections given to
+	// net/http and not yet closed by it (true: net/http has it idle).
 	max    int
-	handed int
-	freed  sync.Cond
-	// pausedAt is when accepting last paused at the limit (zero: it is
-	// not paused), for one log line per pause.
+	handed map[net.Conn]bool
+	// freed is signalled when a connection closes or, while paused, turns
+	// idle (offered as hint, to close first).
+	freed sync.Cond
+	// paused is set (under mu) while admit looks for an idle connection to
+	// close or waits for one; pausedAt is when the wait began, for its log
+	// lines and metric.
+	paused   atomic.Bool
 	pausedAt time.Time
+	hint     *httpConn
+	hintNet  net.Conn
 }
 
-// evictScan bounds the connections reserve looks at for an idle one: map
-// iteration starts at a random entry, so this evicts a random idle
+// evictScan bounds the connections admit looks at for an idle one: map
+// iteration starts at a random entry, so this finds a random idle
 // connection in constant time even with the limit full of active ones.
+// When none of them is idle, accepting pauses until the next connection
+// closes or turns idle.
 const evictScan = 64
 
 func (cs *conns) remove(c *httpConn) {
@@ -139,32 +149,73 @@ func (cs *conns) remove(c *httpConn) {
 		delete(cs.set, c)
 		cs.freed.Signal()
 	}
+	if cs.hint == c {
+		cs.hint = nil
+	}
 	cs.mu.Unlock()
 }
 
-// handOff counts a connection given to net/http against the limit; handBack
-// releases it when net/http closes it.
-func (cs *conns) handOff() {
+// handOff moves a connection from the loop's set to net/http's, in one
+// step so the limit never counts it twice; netState releases it when
+// net/http closes it.
+func (cs *conns) handOff(c *httpConn, nc net.Conn) {
 	cs.mu.Lock()
-	cs.handed++
+	delete(cs.set, c)
+	cs.handed[nc] = false
 	cs.mu.Unlock()
 }
 
-func (cs *conns) handBack() {
+// netState follows net/http's connections (its ConnState hook): idle ones
+// may be closed to make room, closed ones free their place.
+func (cs *conns) netState(nc net.Conn, st http.ConnState) {
 	cs.mu.Lock()
-	cs.handed--
-	cs.freed.Signal()
+	defer cs.mu.Unlock()
+	if _, ok := cs.handed[nc]; !ok {
+		return // closed to make room, or never ours
+	}
+	switch st {
+	case http.StateIdle:
+		cs.handed[nc] = true
+		if cs.paused.Load() {
+			cs.hintNet = nc
+			cs.freed.Signal()
+		}
+	case http.StateActive:
+		cs.handed[nc] = false
+	case http.StateClosed, http.StateHijacked:
+		delete(cs.handed, nc)
+		if cs.hintNet == nc {
+			cs.hintNet = nil
+		}
+		cs.freed.Signal()
+	}
+}
+
+// turnedIdle is called by a connection that has just become idle: when
+// accepting is paused at the limit, it is the one to close.
+func (cs *conns) turnedIdle(c *httpConn) {
+	if !cs.paused.Load() {
+		return
+	}
+	cs.mu.Lock()
+	if cs.paused.Load() {
+		cs.hint = c
+		cs.freed.Signal()
+	}
 	cs.mu.Unlock()
 }
 
 // admit adds a new connection to the set, within the limit: at the limit
-// it closes an idle keep-alive connection to make room or, when none is
-// idle, waits for one to close (further connections wait in the listen
-// backlog meanwhile). False once shutdown starts.
+// it closes an idle keep-alive connection to make room or, when it finds
+// none, waits until one closes or turns idle (further connections wait in
+// the listen backlog meanwhile). False once shutdown starts.
 func (cs *conns) admit(c *httpConn, m *Metrics, log *zap.Logger) bool {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	for !cs.closing.Load() && len(cs.set)+cs.handed >= cs.max {
+	for !cs.closing.Load() && len(cs.set)+len(cs.handed) >= cs.max {
+		// Set before looking: a connection that turns idle from here on
+		// offers itself (turnedIdle), so none is missed between the look
+		// and the wait.
+		cs.paused.Store(true)
 		if cs.evictIdle() {
 			m.httpEvicted.Inc()
 			continue
@@ -172,31 +223,61 @@ func (cs *conns) admit(c *httpConn, m *Metrics, log *zap.Logger) bool {
 		if cs.pausedAt.IsZero() {
 			cs.pausedAt = time.Now()
 			m.httpPaused.Inc()
-			log.Warn("HTTP connection limit reached and none idle: accepting paused",
-				zap.Int("http_max_conns", cs.max), zap.Int("handed_to_net_http", cs.handed))
+			handed := len(cs.handed)
+			cs.mu.Unlock() // not holding every connection's close behind a log write
+			log.Warn("HTTP connection limit reached and no idle connection found: accepting paused",
+				zap.Int("http_max_conns", cs.max), zap.Int("handed_to_net_http", handed))
+			cs.mu.Lock()
+			continue // a hint may have come meanwhile
 		}
 		cs.freed.Wait()
 	}
-	if !cs.pausedAt.IsZero() {
-		log.Info("HTTP accepting resumed", zap.Duration("paused", time.Since(cs.pausedAt)))
-		cs.pausedAt = time.Time{}
+	ok := !cs.closing.Load()
+	if ok {
+		cs.set[c] = struct{}{}
 	}
-	if cs.closing.Load() {
-		return false
+	resumed := ok && !cs.pausedAt.IsZero()
+	since := time.Since(cs.pausedAt)
+	cs.paused.Store(false)
+	cs.pausedAt = time.Time{}
+	cs.hint, cs.hintNet = nil, nil
+	cs.mu.Unlock()
+	if resumed {
+		log.Info("HTTP accepting resumed", zap.Duration("paused", since))
 	}
-	cs.set[c] = struct{}{}
-	return true
+	return ok
 }
 
-// evictIdle closes one idle connection (under mu); false when none of the
-// first evictScan is idle. The connection leaves the set at once, so its
-// slot is free before its goroutine has noticed.
+// evictIdle closes one idle connection (under mu): the hint if there is
+// one, else the first idle one of evictScan looked at, on either path; false
+// when it finds none. A connection whose next request is already waiting in
+// its socket is not idle for this. The connection leaves the limit's count
+// at once, so its place is free before its goroutine has noticed.
 func (cs *conns) evictIdle() bool {
+	if c := cs.hint; c != nil {
+		cs.hint = nil
+		if _, ok := cs.set[c]; ok && cs.evict(c) {
+			return true
+		}
+	}
+	if nc := cs.hintNet; nc != nil {
+		cs.hintNet = nil
+		if cs.evictNet(nc) {
+			return true
+		}
+	}
 	n := 0
 	for c := range cs.set {
-		if c.state.CompareAndSwap(connIdle, connClosed) {
-			delete(cs.set, c)
-			_ = c.nc.Close()
+		if cs.evict(c) {
+			return true
+		}
+		if n++; n == evictScan {
+			break
+		}
+	}
+	n = 0
+	for nc := range cs.handed {
+		if cs.evictNet(nc) {
 			return true
 		}
 		if n++; n == evictScan {
@@ -204,6 +285,32 @@ func (cs *conns) evictIdle() bool {
 		}
 	}
 	return false
+}
+
+func (cs *conns) evict(c *httpConn) bool {
+	if c.state.Load() != connIdle || (c.rc != nil && inputWaiting(c.rc)) {
+		return false
+	}
+	if !c.state.CompareAndSwap(connIdle, connClosed) {
+		return false
+	}
+	delete(cs.set, c)
+	_ = c.nc.Close()
+	return true
+}
+
+func (cs *conns) evictNet(nc net.Conn) bool {
+	if !cs.handed[nc] {
+		return false
+	}
+	if pc, ok := nc.(*prefixConn); ok {
+		if rc := rawOf(pc.Conn); rc != nil && inputWaiting(rc) {
+			return false
+		}
+	}
+	delete(cs.handed, nc) // its StateClosed then finds nothing to release
+	_ = nc.Close()
+	return true
 }
 
 // closeIdle closes the idle connections and reports how many are left.
@@ -442,9 +549,9 @@ func (c *httpConn) handoff() bool {
 	c.f.metrics.httpHandoffs.Inc()
 	_ = c.nc.SetDeadline(time.Time{})
 	pc := &prefixConn{Conn: c.nc, pre: bytes.Clone(c.buf[c.r:])}
-	c.f.conns.handOff() // released by net/http's ConnState hook
+	c.f.conns.handOff(c, pc)
 	if !c.f.slow.push(pc) {
-		c.f.conns.handBack()
+		c.f.conns.netState(pc, http.StateClosed)
 		return false
 	}
 	return true
@@ -507,6 +614,7 @@ func (c *httpConn) readHead() ([]byte, error) {
 			if !c.state.CompareAndSwap(connActive, connIdle) {
 				return nil, net.ErrClosed
 			}
+			c.f.conns.turnedIdle(c)
 		} else {
 			if started.IsZero() {
 				started = now

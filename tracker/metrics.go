@@ -111,7 +111,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	})
 	httpPaused := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "seedpay", Subsystem: "tracker", Name: "http_accept_paused_total",
-		Help: "Times the HTTP listener stopped accepting at tracker.http_max_conns with no idle connection to close (new connections wait in the kernel's listen backlog).",
+		Help: "Times the HTTP listener stopped accepting at tracker.http_max_conns, no idle connection found to close; new connections wait in the kernel's listen backlog until one closes or turns idle.",
 	})
 	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped, postHookErrors, httpConns, httpHandoffs, httpEvicted, httpPaused} {
 		if err := reg.Register(c); err != nil {
