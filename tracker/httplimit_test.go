@@ -32,6 +32,14 @@ func (r *rawConn) noReplyWithin(d time.Duration) {
 	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 }
 
+// readOK reads a reply and checks it is a 200.
+func (r *rawConn) readOK() {
+	r.t.Helper()
+	if resp, _ := r.read(http.MethodGet); resp.StatusCode != http.StatusOK {
+		r.t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
 // waitCounter polls a counter until it reaches want (the accept loop runs
 // on its own goroutine).
 func waitCounter(t *testing.T, g prometheus.Gatherer, name string, want float64) {
@@ -86,9 +94,7 @@ func TestHTTPMaxConnsEvictsIdle(t *testing.T) {
 	}
 	c := dialRaw(t, s)
 	c.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
-	if resp, _ := c.read(http.MethodGet); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	c.readOK()
 	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_connections_evicted_total"); got != 1 {
 		t.Fatalf("evicted = %v, want 1", got)
 	}
@@ -126,14 +132,10 @@ func TestHTTPMaxConnsPausesWhenNoneIdle(t *testing.T) {
 		t.Fatalf("evicted = %v: a connection mid-request was closed", got)
 	}
 	busy[0].c.Close()
-	if resp, _ := c.read(http.MethodGet); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	c.readOK()
 	// The other one still gets its answer.
 	busy[1].send(seeder1.query() + " HTTP/1.1\r\n\r\n")
-	if resp, _ := busy[1].read(http.MethodGet); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	busy[1].readOK()
 }
 
 // TestHTTPMaxConnsResumesWhenOneTurnsIdle: a pause ends as soon as a
@@ -154,9 +156,7 @@ func TestHTTPMaxConnsResumesWhenOneTurnsIdle(t *testing.T) {
 	busy[0].send(seeder1.query() + " HTTP/1.1\r\n\r\n")
 	busy[0].read(http.MethodGet) // answered, then idle: the one to close
 	start := time.Now()
-	if resp, _ := c.read(http.MethodGet); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	c.readOK()
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("served %s after a connection turned idle", d)
 	}
@@ -184,9 +184,7 @@ func TestHTTPMaxConnsCountsHandedOff(t *testing.T) {
 	waitCounter(t, s.reg, "seedpay_tracker_http_accept_paused_total", 1)
 	c.noReplyWithin(200 * time.Millisecond)
 	h.c.Close()
-	if resp, _ := c.read(http.MethodGet); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	c.readOK()
 
 	// Idle in net/http (a HEAD answered, the connection kept): closed for
 	// the next connection.
@@ -201,9 +199,7 @@ func TestHTTPMaxConnsCountsHandedOff(t *testing.T) {
 	idle.read(http.MethodHead)
 	next := dialRaw(t, s)
 	next.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
-	if resp, _ := next.read(http.MethodGet); resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	next.readOK()
 	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_connections_evicted_total"); got != 1 {
 		t.Fatalf("evicted = %v, want 1 (net/http's idle connection)", got)
 	}
