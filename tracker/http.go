@@ -3,7 +3,6 @@ package tracker
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -110,7 +109,7 @@ func newHTTPFrontend(cfg Config, logic frontend.TrackerLogic, m *Metrics, log *z
 		readTimeout:  cfg.HTTPReadTimeout,
 		writeTimeout: cfg.HTTPWriteTimeout,
 		idleTimeout:  cfg.HTTPIdleTimeout,
-		conns:        conns{set: make(map[*httpConn]struct{}), handed: make(map[net.Conn]bool), max: cfg.HTTPMaxConns},
+		conns:        conns{set: make(map[*httpConn]struct{}), handed: make(map[*prefixConn]struct{}), max: cfg.HTTPMaxConns, metrics: m, log: log},
 	}
 	f.conns.freed.L = &f.conns.mu
 	if f.conns.max <= 0 {

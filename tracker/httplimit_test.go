@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,25 +54,26 @@ func waitCounter(t *testing.T, g prometheus.Gatherer, name string, want float64)
 	}
 }
 
-// waitMidRequest waits until the frontend holds n connections, each
-// active (reading a request) over three polls: a connection that has read
-// nothing yet turns idle within microseconds, and may be closed to make room.
-func waitMidRequest(t *testing.T, f *httpFrontend, n int) {
+// waitConns waits until the frontend's loop holds n connections in state,
+// over three polls: one that has read nothing yet turns idle within
+// microseconds (and may be closed to make room), and one just answered
+// turns idle after its post hooks.
+func waitConns(t *testing.T, f *httpFrontend, n int, state int32) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for stable := 0; stable < 3; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("connections did not all start a request")
+			t.Fatalf("connections did not all reach state %d", state)
 		}
 		f.conns.mu.Lock()
-		active := 0
+		in := 0
 		for c := range f.conns.set {
-			if c.state.Load() == connActive {
-				active++
+			if c.state.Load() == state {
+				in++
 			}
 		}
 		f.conns.mu.Unlock()
-		if active == n {
+		if in == n {
 			stable++
 		} else {
 			stable = 0
@@ -92,6 +94,7 @@ func TestHTTPMaxConnsEvictsIdle(t *testing.T) {
 		c.read(http.MethodGet)
 		idle = append(idle, c)
 	}
+	waitConns(t, s.srv.http, 2, connIdle)
 	c := dialRaw(t, s)
 	c.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
 	c.readOK()
@@ -123,7 +126,7 @@ func TestHTTPMaxConnsPausesWhenNoneIdle(t *testing.T) {
 		c.send("GET /announce/" + u.Passkey + "?") // a head not yet finished
 		busy = append(busy, c)
 	}
-	waitMidRequest(t, s.srv.http, 2)
+	waitConns(t, s.srv.http, 2, connActive)
 	c := dialRaw(t, s)
 	c.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
 	waitCounter(t, s.reg, "seedpay_tracker_http_accept_paused_total", 1)
@@ -149,7 +152,7 @@ func TestHTTPMaxConnsResumesWhenOneTurnsIdle(t *testing.T) {
 		c.send("GET /announce/" + u.Passkey + "?")
 		busy = append(busy, c)
 	}
-	waitMidRequest(t, s.srv.http, 2)
+	waitConns(t, s.srv.http, 2, connActive)
 	c := dialRaw(t, s)
 	c.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
 	waitCounter(t, s.reg, "seedpay_tracker_http_accept_paused_total", 1)
@@ -183,8 +186,19 @@ func TestHTTPMaxConnsCountsHandedOff(t *testing.T) {
 	c.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
 	waitCounter(t, s.reg, "seedpay_tracker_http_accept_paused_total", 1)
 	c.noReplyWithin(200 * time.Millisecond)
-	h.c.Close()
+	// The body arrives: net/http answers, its connection turns idle and,
+	// accepting being paused, is closed to make room.
+	h.send(strings.Repeat("x", 97))
+	if resp, _ := h.read(http.MethodPost); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("status %d, want 405", resp.StatusCode)
+	}
 	c.readOK()
+	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_connections_evicted_total"); got != 1 {
+		t.Fatalf("evicted = %v, want 1 (net/http's connection, once idle)", got)
+	}
+	if _, err := h.br.ReadByte(); err == nil {
+		t.Fatal("net/http's connection still open after it made room")
+	}
 
 	// Idle in net/http (a HEAD answered, the connection kept): closed for
 	// the next connection.
@@ -200,8 +214,8 @@ func TestHTTPMaxConnsCountsHandedOff(t *testing.T) {
 	next := dialRaw(t, s)
 	next.send(rawGet("/announce/" + u.Passkey + "?" + seeder1.query()))
 	next.readOK()
-	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_connections_evicted_total"); got != 1 {
-		t.Fatalf("evicted = %v, want 1 (net/http's idle connection)", got)
+	if got := gaugeValue(t, s.reg, "seedpay_tracker_http_connections_evicted_total"); got != 2 {
+		t.Fatalf("evicted = %v, want 2 (net/http's idle connection)", got)
 	}
 	if _, err := idle.br.ReadByte(); err == nil {
 		t.Fatal("net/http's idle connection still open")
@@ -232,7 +246,7 @@ func TestHTTPShutdownWhilePaused(t *testing.T) {
 	if _, err := busy.Write([]byte("GET /annou")); err != nil {
 		t.Fatal(err)
 	}
-	waitMidRequest(t, f, 1)
+	waitConns(t, f, 1, connActive)
 	waiting, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)

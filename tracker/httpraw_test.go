@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 )
 
 // tcpPair is a loopback TCP connection: the client's end and the server's.
@@ -240,4 +243,80 @@ func TestInputWaiting(t *testing.T) {
 	}
 	client.Close()
 	<-read
+}
+
+// TestEvictSkipsWaitingInput: an idle connection whose next request is
+// already in its socket is not closed to make room, on either path; once
+// that input is read, it is.
+func TestEvictSkipsWaitingInput(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newHTTPFrontend(DefaultConfig(), nil, m, zap.NewNop())
+	cs := &f.conns
+	client, server := tcpPair(t)
+	c := f.newConn(server)
+	c.state.Store(connIdle)
+	client2, server2 := tcpPair(t)
+	pc := &prefixConn{Conn: server2}
+	pc.state.Store(connIdle)
+	cs.set[c] = struct{}{}
+	cs.handed[pc] = struct{}{}
+	for _, w := range []net.Conn{client, client2} {
+		if _, err := w.Write([]byte("GET /")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); !inputWaiting(c.rc) || !inputWaiting(rawOf(server2)); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("written bytes never seen waiting")
+		}
+	}
+	cs.mu.Lock()
+	if cs.evict(c) || cs.evictNet(pc) || cs.evictIdle() != nil {
+		t.Fatal("a connection with a request waiting was taken to close")
+	}
+	cs.mu.Unlock()
+	b := make([]byte, 16)
+	if _, err := server.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server2.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if !cs.evict(c) || !cs.evictNet(pc) {
+		t.Fatal("idle connections with nothing waiting were not taken")
+	}
+	if len(cs.set)+len(cs.handed) != 0 || c.state.Load() != connClosed || pc.state.Load() != connClosed {
+		t.Fatalf("after eviction: %d in the count, states %d and %d", len(cs.set)+len(cs.handed), c.state.Load(), pc.state.Load())
+	}
+}
+
+// TestPrefixConnReadGate: a read on a connection net/http holds marks it
+// active; one that returns bytes after the limit closed the connection
+// reports the close, so net/http does not serve a request it cannot answer.
+func TestPrefixConnReadGate(t *testing.T) {
+	client, server := tcpPair(t)
+	pc := &prefixConn{Conn: server}
+	pc.state.Store(connIdle)
+	if _, err := client.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 16)
+	if n, err := pc.Read(b); n != 3 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if pc.state.Load() != connActive {
+		t.Fatalf("state %d after a read, want active", pc.state.Load())
+	}
+	pc.state.Store(connClosed) // as evictNet does before closing
+	if _, err := client.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pc.Read(b); n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read %d, %v after the limit closed it; want 0, net.ErrClosed", n, err)
+	}
 }

@@ -98,9 +98,15 @@ func (q *connQueue) push(c net.Conn) bool {
 }
 
 // prefixConn replays the bytes the fast path read before handing over.
+// Its state follows net/http's use of it, as httpConn's follows the fast
+// path's: idle between requests (from net/http's StateIdle), active once a
+// read returns bytes, closed by the connection limit. A read that returns
+// bytes after the limit closed it reports the close instead, so net/http
+// never serves a request whose reply cannot be written.
 type prefixConn struct {
 	net.Conn
-	pre []byte
+	pre   []byte
+	state atomic.Int32
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {
@@ -109,7 +115,11 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		p.pre = p.pre[n:]
 		return n, nil
 	}
-	return p.Conn.Read(b)
+	n, err := p.Conn.Read(b)
+	if n > 0 && !p.state.CompareAndSwap(connIdle, connActive) && p.state.Load() == connClosed {
+		return 0, net.ErrClosed
+	}
+	return n, err
 }
 
 // conns tracks the open connections, for shutdown and for the limit
@@ -121,27 +131,29 @@ type conns struct {
 	// closing is set (under mu, read without it) when shutdown starts.
 	closing atomic.Bool
 	// max bounds len(set) plus len(handed), the connections given to
-	// net/http and not yet closed by it (true: net/http has it idle).
+	// net/http and not yet closed by it.
 	max    int
-	handed map[net.Conn]bool
-	// freed is signalled when a connection closes or, while paused, turns
-	// idle (offered as hint, to close first).
+	handed map[*prefixConn]struct{}
+	// freed is signalled when a connection leaves the count.
 	freed sync.Cond
 	// paused is set (under mu) while admit looks for an idle connection to
-	// close or waits for one; pausedAt is when the wait began, for its log
-	// lines and metric.
+	// close or waits for a place; then a connection that turns idle closes
+	// itself to make room. pausedAt is when the wait began (zero: admit
+	// has not waited), for its log lines and metric.
 	paused   atomic.Bool
 	pausedAt time.Time
-	hint     *httpConn
-	hintNet  net.Conn
+	metrics  *Metrics
+	log      *zap.Logger
 }
 
-// evictScan bounds the connections admit looks at for an idle one: map
-// iteration starts at a random entry, so this finds a random idle
-// connection in constant time even with the limit full of active ones.
-// When none of them is idle, accepting pauses until the next connection
-// closes or turns idle.
+// evictScan bounds the connections admit looks at for an idle one, on each
+// path: map iteration starts at a random entry, so this finds a random idle
+// connection in constant time even with the limit full of active ones. One
+// missed by the look makes room later, when it next turns idle, or when
+// another does.
 const evictScan = 64
+
+func (cs *conns) full() bool { return len(cs.set)+len(cs.handed) >= cs.max }
 
 func (cs *conns) remove(c *httpConn) {
 	cs.mu.Lock()
@@ -149,86 +161,99 @@ func (cs *conns) remove(c *httpConn) {
 		delete(cs.set, c)
 		cs.freed.Signal()
 	}
-	if cs.hint == c {
-		cs.hint = nil
-	}
 	cs.mu.Unlock()
 }
 
 // handOff moves a connection from the loop's set to net/http's, in one
 // step so the limit never counts it twice; netState releases it when
 // net/http closes it.
-func (cs *conns) handOff(c *httpConn, nc net.Conn) {
+func (cs *conns) handOff(c *httpConn, pc *prefixConn) {
 	cs.mu.Lock()
 	delete(cs.set, c)
-	cs.handed[nc] = false
+	cs.handed[pc] = struct{}{}
 	cs.mu.Unlock()
 }
 
-// netState follows net/http's connections (its ConnState hook): idle ones
-// may be closed to make room, closed ones free their place.
+// netState follows net/http's connections (its ConnState hook).
 func (cs *conns) netState(nc net.Conn, st http.ConnState) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if _, ok := cs.handed[nc]; !ok {
-		return // closed to make room, or never ours
+	pc, ok := nc.(*prefixConn)
+	if !ok {
+		return
 	}
 	switch st {
 	case http.StateIdle:
-		cs.handed[nc] = true
+		if !pc.state.CompareAndSwap(connActive, connIdle) {
+			return // closed
+		}
 		if cs.paused.Load() {
-			cs.hintNet = nc
-			cs.freed.Signal()
+			cs.makeRoom(pc, func() bool { _, ok := cs.handed[pc]; return ok && cs.evictNet(pc) })
 		}
 	case http.StateActive:
-		cs.handed[nc] = false
+		// Usually Read has done this already; not for a request that was
+		// in net/http's buffer (pipelined).
+		pc.state.CompareAndSwap(connIdle, connActive)
 	case http.StateClosed, http.StateHijacked:
-		delete(cs.handed, nc)
-		if cs.hintNet == nc {
-			cs.hintNet = nil
+		cs.mu.Lock()
+		if _, ok := cs.handed[pc]; ok {
+			delete(cs.handed, pc)
+			cs.freed.Signal()
 		}
-		cs.freed.Signal()
+		cs.mu.Unlock()
 	}
 }
 
-// turnedIdle is called by a connection that has just become idle: when
-// accepting is paused at the limit, it is the one to close.
-func (cs *conns) turnedIdle(c *httpConn) {
+// turnedIdle is called by a fast-path connection that has just become
+// idle; false when it closed itself to make room for a paused accept.
+func (cs *conns) turnedIdle(c *httpConn) bool {
 	if !cs.paused.Load() {
-		return
+		return true
 	}
+	return !cs.makeRoom(c.nc, func() bool { _, ok := cs.set[c]; return ok && cs.evict(c) })
+}
+
+// makeRoom runs evict (under mu) when accepting is paused at the limit;
+// an evicted connection is closed after mu is let go and admit is woken.
+func (cs *conns) makeRoom(nc net.Conn, evict func() bool) bool {
 	cs.mu.Lock()
-	if cs.paused.Load() {
-		cs.hint = c
+	done := cs.paused.Load() && cs.full() && evict()
+	if done {
+		cs.metrics.httpEvicted.Inc()
 		cs.freed.Signal()
 	}
 	cs.mu.Unlock()
+	if done {
+		_ = nc.Close()
+	}
+	return done
 }
 
 // admit adds a new connection to the set, within the limit: at the limit
 // it closes an idle keep-alive connection to make room or, when it finds
 // none, waits until one closes or turns idle (further connections wait in
 // the listen backlog meanwhile). False once shutdown starts.
-func (cs *conns) admit(c *httpConn, m *Metrics, log *zap.Logger) bool {
+func (cs *conns) admit(c *httpConn) bool {
 	cs.mu.Lock()
-	for !cs.closing.Load() && len(cs.set)+len(cs.handed) >= cs.max {
+	for !cs.closing.Load() && cs.full() {
 		// Set before looking: a connection that turns idle from here on
-		// offers itself (turnedIdle), so none is missed between the look
-		// and the wait.
+		// makes room itself (turnedIdle), so none is missed between the
+		// look and the wait.
 		cs.paused.Store(true)
-		if cs.evictIdle() {
-			m.httpEvicted.Inc()
+		if nc := cs.evictIdle(); nc != nil {
+			cs.metrics.httpEvicted.Inc()
+			cs.mu.Unlock() // Close waits for the connection's reader to let go
+			_ = nc.Close()
+			cs.mu.Lock()
 			continue
 		}
 		if cs.pausedAt.IsZero() {
 			cs.pausedAt = time.Now()
-			m.httpPaused.Inc()
+			cs.metrics.httpPaused.Inc()
 			handed := len(cs.handed)
 			cs.mu.Unlock() // not holding every connection's close behind a log write
-			log.Warn("HTTP connection limit reached and no idle connection found: accepting paused",
+			cs.log.Warn("HTTP connection limit reached and no idle connection found: accepting paused",
 				zap.Int("http_max_conns", cs.max), zap.Int("handed_to_net_http", handed))
 			cs.mu.Lock()
-			continue // a hint may have come meanwhile
+			continue
 		}
 		cs.freed.Wait()
 	}
@@ -236,57 +261,48 @@ func (cs *conns) admit(c *httpConn, m *Metrics, log *zap.Logger) bool {
 	if ok {
 		cs.set[c] = struct{}{}
 	}
-	resumed := ok && !cs.pausedAt.IsZero()
-	since := time.Since(cs.pausedAt)
-	cs.paused.Store(false)
-	cs.pausedAt = time.Time{}
-	cs.hint, cs.hintNet = nil, nil
+	var waited time.Duration
+	if !cs.pausedAt.IsZero() {
+		waited = time.Since(cs.pausedAt)
+		cs.pausedAt = time.Time{}
+	}
+	if cs.paused.Load() {
+		cs.paused.Store(false)
+	}
 	cs.mu.Unlock()
-	if resumed {
-		log.Info("HTTP accepting resumed", zap.Duration("paused", since))
+	if ok && waited > 0 {
+		cs.log.Info("HTTP accepting resumed", zap.Duration("paused", waited))
 	}
 	return ok
 }
 
-// evictIdle closes one idle connection (under mu): the hint if there is
-// one, else the first idle one of evictScan looked at, on either path; false
-// when it finds none. A connection whose next request is already waiting in
-// its socket is not idle for this. The connection leaves the limit's count
-// at once, so its place is free before its goroutine has noticed.
-func (cs *conns) evictIdle() bool {
-	if c := cs.hint; c != nil {
-		cs.hint = nil
-		if _, ok := cs.set[c]; ok && cs.evict(c) {
-			return true
-		}
-	}
-	if nc := cs.hintNet; nc != nil {
-		cs.hintNet = nil
-		if cs.evictNet(nc) {
-			return true
-		}
-	}
+// evictIdle takes one idle connection out of the count (under mu) and
+// returns it to close: the first idle one of evictScan looked at on each
+// path; nil when it finds none.
+func (cs *conns) evictIdle() net.Conn {
 	n := 0
 	for c := range cs.set {
 		if cs.evict(c) {
-			return true
+			return c.nc
 		}
 		if n++; n == evictScan {
 			break
 		}
 	}
 	n = 0
-	for nc := range cs.handed {
-		if cs.evictNet(nc) {
-			return true
+	for pc := range cs.handed {
+		if cs.evictNet(pc) {
+			return pc
 		}
 		if n++; n == evictScan {
 			break
 		}
 	}
-	return false
+	return nil
 }
 
+// evict takes an idle fast-path connection out of the set (under mu), not
+// one whose next request already waits in its socket; the caller closes it.
 func (cs *conns) evict(c *httpConn) bool {
 	if c.state.Load() != connIdle || (c.rc != nil && inputWaiting(c.rc)) {
 		return false
@@ -295,21 +311,21 @@ func (cs *conns) evict(c *httpConn) bool {
 		return false
 	}
 	delete(cs.set, c)
-	_ = c.nc.Close()
 	return true
 }
 
-func (cs *conns) evictNet(nc net.Conn) bool {
-	if !cs.handed[nc] {
+// evictNet is evict for a connection net/http holds idle.
+func (cs *conns) evictNet(pc *prefixConn) bool {
+	if pc.state.Load() != connIdle {
 		return false
 	}
-	if pc, ok := nc.(*prefixConn); ok {
-		if rc := rawOf(pc.Conn); rc != nil && inputWaiting(rc) {
-			return false
-		}
+	if rc := rawOf(pc.Conn); rc != nil && inputWaiting(rc) {
+		return false
 	}
-	delete(cs.handed, nc) // its StateClosed then finds nothing to release
-	_ = nc.Close()
+	if !pc.state.CompareAndSwap(connIdle, connClosed) {
+		return false
+	}
+	delete(cs.handed, pc) // its StateClosed then finds nothing to release
 	return true
 }
 
@@ -362,7 +378,7 @@ func (f *httpFrontend) serve(l net.Listener) error {
 		}
 		backoff = 0
 		c := f.newConn(nc)
-		if !f.conns.admit(c, f.metrics, f.log) {
+		if !f.conns.admit(c) {
 			_ = nc.Close()
 			continue // shutdown: the next Accept fails
 		}
@@ -611,10 +627,9 @@ func (c *httpConn) readHead() ([]byte, error) {
 		}
 		if idle {
 			c.renewDeadline(&c.rdl, now, c.f.idleTimeout, c.nc.SetReadDeadline)
-			if !c.state.CompareAndSwap(connActive, connIdle) {
+			if !c.state.CompareAndSwap(connActive, connIdle) || !c.f.conns.turnedIdle(c) {
 				return nil, net.ErrClosed
 			}
-			c.f.conns.turnedIdle(c)
 		} else {
 			if started.IsZero() {
 				started = now
