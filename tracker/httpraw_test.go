@@ -259,7 +259,7 @@ func TestEvictSkipsWaitingInput(t *testing.T) {
 	c := f.newConn(server)
 	c.state.Store(connIdle)
 	client2, server2 := tcpPair(t)
-	pc := &prefixConn{Conn: server2}
+	pc := &prefixConn{Conn: server2, rc: rawOf(server2)}
 	pc.state.Store(connIdle)
 	cs.set[c] = struct{}{}
 	cs.handed[pc] = struct{}{}

@@ -105,6 +105,7 @@ func (q *connQueue) push(c net.Conn) bool {
 // never serves a request whose reply cannot be written.
 type prefixConn struct {
 	net.Conn
+	rc    syscall.RawConn // Conn's descriptor (nil: none), for inputWaiting
 	pre   []byte
 	state atomic.Int32
 }
@@ -319,7 +320,7 @@ func (cs *conns) evictNet(pc *prefixConn) bool {
 	if pc.state.Load() != connIdle {
 		return false
 	}
-	if rc := rawOf(pc.Conn); rc != nil && inputWaiting(rc) {
+	if pc.rc != nil && inputWaiting(pc.rc) {
 		return false
 	}
 	if !pc.state.CompareAndSwap(connIdle, connClosed) {
@@ -564,7 +565,7 @@ func (c *httpConn) writeRaw(s string) {
 func (c *httpConn) handoff() bool {
 	c.f.metrics.httpHandoffs.Inc()
 	_ = c.nc.SetDeadline(time.Time{})
-	pc := &prefixConn{Conn: c.nc, pre: bytes.Clone(c.buf[c.r:])}
+	pc := &prefixConn{Conn: c.nc, rc: c.rc, pre: bytes.Clone(c.buf[c.r:])}
 	c.f.conns.handOff(c, pc)
 	if !c.f.slow.push(pc) {
 		c.f.conns.netState(pc, http.StateClosed)

@@ -101,18 +101,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "seedpay", Subsystem: "tracker", Name: "http_connections",
 		Help: "Open HTTP connections served by the tracker's own announce loop (not counting those handed to net/http).",
 	})
-	httpHandoffs := prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "seedpay", Subsystem: "tracker", Name: "http_handoffs_total",
-		Help: "HTTP connections handed from the announce loop to net/http (other routes, HEAD, request bodies, unusual requests).",
-	})
-	httpEvicted := prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "seedpay", Subsystem: "tracker", Name: "http_connections_evicted_total",
-		Help: "Idle keep-alive HTTP connections closed to make room for a new one at tracker.http_max_conns.",
-	})
-	httpPaused := prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "seedpay", Subsystem: "tracker", Name: "http_accept_paused_total",
-		Help: "Times the HTTP listener stopped accepting at tracker.http_max_conns, no idle connection found to close; new connections wait in the kernel's listen backlog until one closes or turns idle.",
-	})
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "seedpay", Subsystem: "tracker", Name: name, Help: help})
+	}
+	httpHandoffs := counter("http_handoffs_total",
+		"HTTP connections handed from the announce loop to net/http (other routes, HEAD, request bodies, unusual requests).")
+	httpEvicted := counter("http_connections_evicted_total",
+		"Idle keep-alive HTTP connections closed to make room for a new one at tracker.http_max_conns.")
+	httpPaused := counter("http_accept_paused_total",
+		"Times the HTTP listener stopped accepting at tracker.http_max_conns, no idle connection found to close; new connections wait in the kernel's listen backlog until one closes or turns idle.")
 	for _, c := range []prometheus.Collector{requests, latency, dropped, udpDropped, postHookErrors, httpConns, httpHandoffs, httpEvicted, httpPaused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

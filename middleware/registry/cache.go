@@ -274,25 +274,23 @@ func (c *Cache) FlushCompleted(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	sent := make(map[bittorrent.InfoHash]int64)
-	counts := make(map[bittorrent.InfoHash]*completedCounts)
 	c.torrents.Range(func(k, v any) bool {
-		e := v.(*Entry)
-		if n := e.counts.pending.Swap(0); n > 0 {
+		if n := v.(*Entry).counts.pending.Swap(0); n > 0 {
 			sent[k.(bittorrent.InfoHash)] = n
-			counts[k.(bittorrent.InfoHash)] = e.counts
 		}
 		return true
 	})
-	if err := c.store.AddCompleted(ctx, sent); err != nil {
-		for ih, n := range sent {
-			counts[ih].pending.Add(n) // keep them for the next flush
-		}
-		return err
-	}
+	err := c.store.AddCompleted(ctx, sent)
+	// Under mu no entry was replaced or removed meanwhile.
 	for ih, n := range sent {
-		counts[ih].base += n
+		e, _ := c.Torrent(ih)
+		if err != nil {
+			e.counts.pending.Add(n) // kept for the next flush
+		} else {
+			e.counts.base += n
+		}
 	}
-	return nil
+	return err
 }
 
 // Open subscribes to changes, then loads everything. Subscribing first means

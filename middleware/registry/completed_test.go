@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,17 +16,23 @@ import (
 
 // holdFlush holds one pipeline, the first after arming, after Redis has
 // run it and before its reply reaches the caller: the window in which a
-// flush is in flight.
+// flush is in flight. Or, refusing, it fails the next pipeline unsent.
 type holdFlush struct {
 	armed   atomic.Bool
+	refuse  atomic.Bool // fail the next pipeline before sending it
 	landed  chan struct{}
 	release chan struct{}
 }
+
+var errRefused = errors.New("injected: connection refused")
 
 func (h *holdFlush) DialHook(next redis.DialHook) redis.DialHook          { return next }
 func (h *holdFlush) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (h *holdFlush) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.refuse.CompareAndSwap(true, false) {
+			return errRefused
+		}
 		err := next(ctx, cmds)
 		if h.armed.CompareAndSwap(true, false) {
 			h.landed <- struct{}{}
@@ -104,5 +111,48 @@ func TestCompletedExactThroughFlush(t *testing.T) {
 	}
 	if m, _ := s.Completed(ctx); m[ih.String()] != "8" {
 		t.Fatalf("redis has %q after the last flush, want 8", m[ih.String()])
+	}
+}
+
+// TestCompletedKeptWhenFlushFails: counts a flush could not send stay
+// shown and go with the next flush, once.
+func TestCompletedKeptWhenFlushFails(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client(t)
+	h := &holdFlush{}
+	rdb.AddHook(h)
+	s := NewStore(rdb)
+	ih := bittorrent.InfoHashFromString("dddddddddddddddddddd")
+	if _, err := s.PutTorrent(ctx, Torrent{InfoHash: ih, Size: 9}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCache(s, CacheConfig{ReloadInterval: time.Hour, FlushInterval: time.Hour}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.CountCompleted(ih)
+	c.CountCompleted(ih)
+	h.refuse.Store(true)
+	if err := c.FlushCompleted(ctx); !errors.Is(err, errRefused) {
+		t.Fatalf("flush: %v, want the injected error", err)
+	}
+	if n, _ := c.Completed(ih); n != 2 {
+		t.Fatalf("completed %d after a failed flush, want 2", n)
+	}
+	c.CountCompleted(ih)
+	if err := c.FlushCompleted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Completed(ctx); m[ih.String()] != "3" {
+		t.Fatalf("redis has %q, want 3", m[ih.String()])
+	}
+	if n, _ := c.Completed(ih); n != 3 {
+		t.Fatalf("completed %d after the retry and a reload, want 3", n)
 	}
 }
