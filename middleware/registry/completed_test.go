@@ -42,13 +42,12 @@ func (h *holdFlush) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	}
 }
 
-// TestCompletedExactThroughFlush: a torrent's completion count reads the
-// same before, during and after a flush, and a reload that runs while the
-// flush is in flight neither loses nor doubles it.
-func TestCompletedExactThroughFlush(t *testing.T) {
+// twoCompleted is a cache over a real redis-server (its client hooked by h)
+// with one registered torrent, ih, counted completed twice and not flushed.
+func twoCompleted(t *testing.T, h *holdFlush) (*Store, *Cache, bittorrent.InfoHash) {
+	t.Helper()
 	ctx := context.Background()
 	rdb := redistest.Start(t).Client(t)
-	h := &holdFlush{landed: make(chan struct{}, 1), release: make(chan struct{})}
 	rdb.AddHook(h)
 	s := NewStore(rdb)
 	ih := bittorrent.InfoHashFromString("cccccccccccccccccccc")
@@ -64,6 +63,16 @@ func TestCompletedExactThroughFlush(t *testing.T) {
 	}
 	c.CountCompleted(ih)
 	c.CountCompleted(ih)
+	return s, c, ih
+}
+
+// TestCompletedExactThroughFlush: a torrent's completion count reads the
+// same before, during and after a flush, and a reload that runs while the
+// flush is in flight neither loses nor doubles it.
+func TestCompletedExactThroughFlush(t *testing.T) {
+	ctx := context.Background()
+	h := &holdFlush{landed: make(chan struct{}, 1), release: make(chan struct{})}
+	s, c, ih := twoCompleted(t, h)
 
 	h.armed.Store(true)
 	flushed := make(chan error, 1)
@@ -118,23 +127,8 @@ func TestCompletedExactThroughFlush(t *testing.T) {
 // shown and go with the next flush, once.
 func TestCompletedKeptWhenFlushFails(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client(t)
 	h := &holdFlush{}
-	rdb.AddHook(h)
-	s := NewStore(rdb)
-	ih := bittorrent.InfoHashFromString("dddddddddddddddddddd")
-	if _, err := s.PutTorrent(ctx, Torrent{InfoHash: ih, Size: 9}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCache(s, CacheConfig{ReloadInterval: time.Hour, FlushInterval: time.Hour}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c.CountCompleted(ih)
-	c.CountCompleted(ih)
+	s, c, ih := twoCompleted(t, h)
 	h.refuse.Store(true)
 	if err := c.FlushCompleted(ctx); !errors.Is(err, errRefused) {
 		t.Fatalf("flush: %v, want the injected error", err)
